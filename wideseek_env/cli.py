@@ -1,0 +1,41 @@
+"""The ``wideseek`` command line.
+
+Each subcommand lives in its own module that defines ``configure(parser)`` and ``run(args) -> int``;
+this file only lists them. Modules are imported when the parser is built, so they keep heavy
+imports inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help). Nested commands (``world build``) are handled by the module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "score": ("wideseek_env.scoring.cli", "score answers against gold tables (WideSearch metric)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wideseek",
+        description="WideSeek: width scaling of LLM agents for broad information seeking.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
