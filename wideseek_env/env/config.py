@@ -1,0 +1,110 @@
+"""Budgets and switches of the env (one frozen record), the default token counter, and presets.
+
+The presets are the same env with different keyword arguments (MiniGrid's habit): the paper's
+budgets at widths 1, 2, 4, 8, 10 and 16, and a variant where the lead may also search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+RewardMetric = Literal[
+    "item_f1", "item_precision", "item_recall", "row_f1", "row_precision", "row_recall", "success"
+]
+
+#: Tokens charged per message on top of its content: role markers and separators of a chat template.
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+def approx_token_count(text: str) -> int:
+    """A tokenizer-free estimate of a text's token count: one token per 4 ASCII characters plus
+    one per non-ASCII character (CJK text is close to one token per character in common
+    tokenizers). Exact enough for a budget, and a few microseconds even for a 25k-character page.
+    """
+    n = len(text)
+    if text.isascii():
+        return (n + 3) // 4
+    # Each non-ASCII character takes 2-4 UTF-8 bytes; CJK takes 3, so this counts it exactly.
+    non_ascii = min(n, (len(text.encode("utf-8", "surrogatepass")) - n + 1) // 2)
+    return (n - non_ascii + 3) // 4 + non_ascii
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Every budget and switch of :class:`~wideseek_env.env.parallel.WideSeekEnv`."""
+
+    width: int = 10
+    """N: at most this many subagents per ``delegate`` call (the width being studied)."""
+    max_subagents: int | None = None
+    """M: at most this many subagents per episode; ``None`` = ``width * (lead_max_turns - 1)``,
+    which never binds (the lead's last turn cannot delegate)."""
+    lead_max_turns: int = 10
+    """Turns of the lead; on running out, the episode is truncated and its final state scored."""
+    subagent_max_turns: int = 20
+    """Turns of each subagent; on running out, it fails and the lead is told."""
+    max_context_tokens: int = 32_768
+    """Context budget of every agent, counted by the env's token counter."""
+    lead_tools: tuple[str, ...] = ("delegate",)
+    """Tools of the lead; without ``delegate`` the lead is the single-agent baseline."""
+    subagent_tools: tuple[str, ...] = ("search", "access")
+    """Tools of the subagents."""
+    max_queries_per_call: int = 5
+    """``search``: queries per call."""
+    search_top_k: int = 3
+    """``search``: results per query."""
+    max_urls_per_call: int = 5
+    """``access``: URLs per call."""
+    max_page_chars: int = 25_000
+    """``access``: a page is cut to this many characters."""
+    reward_metric: RewardMetric = "item_f1"
+    """Field of the score record paid as the reward."""
+    format_error_penalty: float = 0.0
+    """Shaping (off by default): subtracted from the reward per format error in the episode."""
+    tools_in_prompt: bool = True
+    """List the tools' JSON schemas and the call format in each system prompt."""
+    tool_workers: int = 0
+    """Threads for reading pages (use > 1 for remote backends); 0 or 1 reads inline."""
+    render_max_chars: int = 300
+    """``render()`` shortens every message to this many characters."""
+
+    def __post_init__(self) -> None:
+        for name in ("width", "lead_max_turns", "subagent_max_turns", "max_context_tokens",
+                     "max_queries_per_call", "search_top_k", "max_urls_per_call",
+                     "max_page_chars", "render_max_chars"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"EnvConfig.{name} must be a positive int, got {value!r}")
+        if self.max_subagents is not None and (
+            not isinstance(self.max_subagents, int) or self.max_subagents < 0
+        ):
+            raise ValueError(f"EnvConfig.max_subagents must be an int >= 0, got {self.max_subagents!r}")
+        known = {"delegate", "search", "access"}
+        for name in ("lead_tools", "subagent_tools"):
+            tools = getattr(self, name)
+            if isinstance(tools, str) or not all(t in known for t in tools):
+                raise ValueError(f"EnvConfig.{name} must be a tuple of {sorted(known)}, got {tools!r}")
+            object.__setattr__(self, name, tuple(tools))
+        if "delegate" in self.subagent_tools:
+            raise ValueError("EnvConfig.subagent_tools: subagents cannot delegate (no nesting)")
+        if self.reward_metric not in RewardMetric.__args__:
+            raise ValueError(f"EnvConfig.reward_metric must be one of {RewardMetric.__args__}")
+
+    @property
+    def total_subagents(self) -> int:
+        """M, resolved: the number of subagent ids (``sub_0 … sub_{M-1}``)."""
+        if "delegate" not in self.lead_tools:
+            return 0
+        if self.max_subagents is None:
+            return self.width * max(1, self.lead_max_turns - 1)
+        return self.max_subagents
+
+
+PAPER_WIDTHS = (1, 2, 4, 8, 10, 16)
+
+#: Registered presets: id suffix -> keyword arguments (registered as ``wideseek/<name>``).
+PRESETS: dict[str, dict[str, object]] = {
+    "WideSeek-v0": {},
+    **{f"WideSeek-w{n}-v0": {"width": n} for n in PAPER_WIDTHS},
+    "WideSeek-LeadSearch-v0": {"lead_tools": ("delegate", "search", "access")},
+}

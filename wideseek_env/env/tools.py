@@ -1,0 +1,242 @@
+"""The agents' tools: JSON schemas, argument checks, and batched execution against a backend.
+
+Three tools exist: ``delegate`` (the lead hands subtasks to fresh subagents; the env itself runs
+it), ``search`` and ``access`` (run against a :class:`~wideseek_env.search.base.SearchBackend`).
+Which role gets which tool is the env's configuration.
+
+Execution is batched per env step: every ``search`` of every agent in the step goes to the backend
+in **one** ``search(queries, k)`` call (local indexes answer a batch faster than its parts), and
+the ``access`` calls run either inline or on a thread pool (for remote backends). Results are put
+back by position, so concurrency never changes what an agent sees or in which order.
+
+A :class:`~wideseek_env.search.base.SearchError` is the agent's problem (unknown URL, server
+down) and becomes text in its tool message; any other exception is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from wideseek_env.search.base import Page, SearchBackend, SearchError
+
+TOOL_NAMES = ("delegate", "search", "access")
+
+
+@dataclass(frozen=True)
+class ToolLimits:
+    """Per-call limits of the tools (the paper's reference values are the defaults)."""
+
+    max_subtasks: int = 10
+    max_queries: int = 5
+    max_urls: int = 5
+    top_k: int = 3
+    max_page_chars: int = 25_000
+
+
+def tool_schema(name: str, limits: ToolLimits) -> dict[str, Any]:
+    """The OpenAI ``tools`` entry of one tool (``{"type": "function", "function": {...}}``)."""
+    if name == "delegate":
+        fn = {
+            "name": "delegate",
+            "description": (
+                "Start subagents in parallel, one per subtask. Each subagent has its own empty "
+                "context, can search the web and read pages, and replies with a report. You "
+                "receive all reports together once every subagent has finished. Write each "
+                "subtask so that it can be done without seeing the original question."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "subtasks": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
+                        "maxItems": limits.max_subtasks,
+                        "description": f"Self-contained subtask descriptions (at most {limits.max_subtasks}).",
+                    }
+                },
+                "required": ["subtasks"],
+                "additionalProperties": False,
+            },
+        }
+    elif name == "search":
+        fn = {
+            "name": "search",
+            "description": (
+                f"Search the web. Returns the top {limits.top_k} results (title, URL, snippet) "
+                "for each query."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "queries": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
+                        "maxItems": limits.max_queries,
+                        "description": f"Search queries (at most {limits.max_queries}).",
+                    }
+                },
+                "required": ["queries"],
+                "additionalProperties": False,
+            },
+        }
+    elif name == "access":
+        fn = {
+            "name": "access",
+            "description": (
+                "Read web pages. Returns the text of each page, cut to the first "
+                f"{limits.max_page_chars} characters."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "urls": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
+                        "maxItems": limits.max_urls,
+                        "description": f"URLs to read (at most {limits.max_urls}).",
+                    }
+                },
+                "required": ["urls"],
+                "additionalProperties": False,
+            },
+        }
+    else:
+        raise ValueError(f"unknown tool {name!r}; known tools: {', '.join(TOOL_NAMES)}")
+    return {"type": "function", "function": fn}
+
+
+_ARG_OF = {"delegate": "subtasks", "search": "queries", "access": "urls"}
+
+
+def check_arguments(
+    name: str, arguments: Mapping[str, Any], limit: int
+) -> tuple[tuple[str, ...], str | None]:
+    """Check a call's arguments: ``(items, None)`` if valid, else ``((), reason for the agent)``.
+
+    Every tool takes one argument, a list of 1..``limit`` non-empty strings.
+    """
+    key = _ARG_OF[name]
+    extra = [k for k in arguments if k != key]
+    if extra:
+        return (), f'{name}: unexpected argument(s) {", ".join(map(repr, extra))}; expected only "{key}".'
+    items = arguments.get(key)
+    if items is None:
+        return (), f'{name}: missing argument "{key}" (a list of strings).'
+    if not isinstance(items, list):
+        return (), f'{name}: "{key}" must be a list of strings, got {type(items).__name__}.'
+    if not items:
+        return (), f'{name}: "{key}" is empty; give at least one.'
+    if len(items) > limit:
+        return (), f'{name}: too many {key} ({len(items)}); at most {limit} per call.'
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            return (), f'{name}: {key}[{i}] must be a non-empty string.'
+    return tuple(s.strip() for s in items), None
+
+
+def format_search(queries: Sequence[str], results: Sequence[Sequence[Any]]) -> str:
+    """Text of a ``search`` result: one block per query, hits numbered from 1."""
+    blocks = []
+    for query, hits in zip(queries, results):
+        if not hits:
+            blocks.append(f'No results for "{query}".')
+            continue
+        lines = [f'Results for "{query}":']
+        for rank, hit in enumerate(hits, 1):
+            lines.append(f"[{rank}] {hit.title}\nURL: {hit.url}\n{hit.snippet}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def format_page(url: str, page: Page | str) -> str:
+    """Text of one page read by ``access`` (or the error text when it could not be read)."""
+    if isinstance(page, str):
+        return f"URL: {url}\nError: {page}"
+    text = f"Page: {page.title}\nURL: {page.url}\n\n{page.text}"
+    if page.next_offset is not None:
+        shown = page.offset + len(page.text)
+        text += f"\n\n[Page cut: showing characters {page.offset}-{shown} of {page.total_chars}.]"
+    return text
+
+
+class ToolRunner:
+    """Runs one step's worth of ``search`` and ``access`` calls against a backend.
+
+    ``workers`` > 1 reads pages on a thread pool of that size (use it for remote backends);
+    otherwise pages are read inline, in order.
+    """
+
+    def __init__(self, backend: SearchBackend, limits: ToolLimits, workers: int = 0) -> None:
+        self.backend = backend
+        self.limits = limits
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+
+    def run(self, calls: Sequence[tuple[str, tuple[str, ...]]]) -> list[tuple[str, int]]:
+        """Execute ``(tool, items)`` calls; return ``(text, n_errors)`` per call, same order."""
+        out: list[tuple[str, int] | None] = [None] * len(calls)
+        searches = [i for i, (name, _) in enumerate(calls) if name == "search"]
+        if searches:
+            for i, result in zip(searches, self._search([calls[i][1] for i in searches])):
+                out[i] = result
+        reads = [i for i, (name, _) in enumerate(calls) if name == "access"]
+        if reads:
+            pairs = [(i, url) for i in reads for url in calls[i][1]]
+            pages = self._access([url for _, url in pairs])
+            per_call: dict[int, list[str]] = {i: [] for i in reads}
+            errors = dict.fromkeys(reads, 0)
+            for (i, url), page in zip(pairs, pages):
+                per_call[i].append(format_page(url, page))
+                errors[i] += isinstance(page, str)
+            for i in reads:
+                out[i] = ("\n\n---\n\n".join(per_call[i]), errors[i])
+        return [r if r is not None else ("", 0) for r in out]
+
+    def _search(self, batches: list[tuple[str, ...]]) -> list[tuple[str, int]]:
+        flat = [q for batch in batches for q in batch]
+        try:
+            results = self.backend.search(flat, self.limits.top_k)
+        except SearchError:
+            # Isolate the failure: one agent's bad query must not cost the others their results.
+            return [self._search_one(batch) for batch in batches]
+        if len(results) != len(flat):
+            raise RuntimeError(
+                f"{type(self.backend).__name__}.search returned {len(results)} result lists "
+                f"for {len(flat)} queries"
+            )
+        out, pos = [], 0
+        for batch in batches:
+            out.append((format_search(batch, results[pos : pos + len(batch)]), 0))
+            pos += len(batch)
+        return out
+
+    def _search_one(self, batch: tuple[str, ...]) -> tuple[str, int]:
+        try:
+            return format_search(batch, self.backend.search(list(batch), self.limits.top_k)), 0
+        except SearchError as err:
+            return f"Error: search failed: {err}", 1
+
+    def _access(self, urls: list[str]) -> list[Page | str]:
+        if self.workers > 1 and len(urls) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="wideseek-access")
+            return list(self._pool.map(self._read, urls))
+        return [self._read(url) for url in urls]
+
+    def _read(self, url: str) -> Page | str:
+        try:
+            return self.backend.access(url, offset=0, max_chars=self.limits.max_page_chars)
+        except SearchError as err:
+            return str(err) or type(err).__name__
+
+    def close(self) -> None:
+        """Stop the thread pool, if one was started."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
