@@ -1,0 +1,308 @@
+"""A policy backed by any OpenAI-compatible ``/v1/chat/completions`` endpoint (vLLM, SGLang,
+llama.cpp's server, OpenAI itself ...).
+
+Two ways to call tools:
+
+- ``tool_mode="native"``: the request carries ``tools`` and the server's own parser returns
+  ``tool_calls`` (vLLM: ``--enable-auto-tool-choice --tool-call-parser hermes``). One valid call
+  becomes the env's structured action ``{"name", "arguments"}``; anything else (several calls,
+  arguments that are not JSON) is handed to the env as text in the ``<tool_call>`` protocol, so
+  the env reports the mistake to the agent exactly as it would for a text completion. The env's
+  transcripts hold tool calls as text, so for each request the conversation is rewritten into the
+  OpenAI shape (assistant ``tool_calls`` with ids, tool messages with the matching
+  ``tool_call_id``).
+- ``tool_mode="text"``: the conversation is sent as it is, without ``tools`` (the env's system
+  prompt lists the tools), and the raw completion is the action; the env parses it.
+
+Requests of one batch run concurrently on a thread pool; request *i* goes to base URL
+``i mod len(base_urls)`` (one server per GPU or machine), and a retry moves on to the next URL.
+Connection errors, timeouts, 429 and 5xx are retried with exponential backoff (``Retry-After`` is
+honoured); other 4xx answers are configuration errors and raise :class:`PolicyError` at once.
+Token usage reported by the server is recorded on every action and summed in :attr:`usage`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import requests
+
+from wideseek_env.env.protocol import (
+    ToolCall,
+    format_tool_call,
+    parse_action,
+    strip_think,
+)
+from wideseek_env.policies.base import AgentAction, AgentRequest
+
+ToolMode = Literal["native", "text"]
+
+
+class PolicyError(RuntimeError):
+    """The endpoint could not produce a completion (bad configuration, or every retry failed)."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Totals over the policy's lifetime."""
+
+    requests: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _retry_after_s(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def to_openai_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rewrite an env transcript into the OpenAI tool-calling shape.
+
+    An assistant message whose text is one valid ``<tool_call>`` becomes ``content`` (the text
+    before the call, thinking removed) plus ``tool_calls`` with a fresh id; the tool message that
+    follows gets that id as ``tool_call_id``. Other messages keep only ``role`` and ``content``.
+    """
+    out: list[dict[str, Any]] = []
+    pending_id: str | None = None
+    for i, msg in enumerate(messages):
+        role = msg.get("role")
+        content = msg.get("content") or ""
+        if role == "assistant":
+            parsed = parse_action(content)
+            if isinstance(parsed, ToolCall):
+                pending_id = f"call_{i}"
+                visible = strip_think(content)
+                before = visible[: visible.find("<tool_call>")].strip()
+                out.append({
+                    "role": "assistant",
+                    "content": before or None,
+                    "tool_calls": [{
+                        "id": pending_id,
+                        "type": "function",
+                        "function": {
+                            "name": parsed.name,
+                            "arguments": json.dumps(dict(parsed.arguments), ensure_ascii=False),
+                        },
+                    }],
+                })
+                continue
+            pending_id = None
+            out.append({"role": "assistant", "content": content})
+        elif role == "tool":
+            # A tool message after a malformed call has no call to answer; show it as user text.
+            if pending_id is None:
+                out.append({"role": "user", "content": content})
+            else:
+                out.append({"role": "tool", "content": content, "tool_call_id": pending_id})
+        else:
+            out.append({"role": str(role), "content": content})
+    return out
+
+
+def action_from_message(message: Mapping[str, Any]) -> str | dict[str, Any]:
+    """The env action for one returned ``choices[0].message``."""
+    content = message.get("content") or ""
+    calls = message.get("tool_calls") or []
+    if not calls:
+        return content
+    if len(calls) == 1:
+        fn = calls[0].get("function") or {}
+        name, raw = fn.get("name"), fn.get("arguments", "{}")
+        try:
+            args = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError:
+            args = None
+        if isinstance(name, str) and name and isinstance(args, dict) and not isinstance(
+            parse_action(content), ToolCall
+        ):
+            return {"name": name, "arguments": args}
+    # Anything else is written back as protocol text so the env explains the mistake.
+    parts = [content] if content else []
+    for call in calls:
+        fn = call.get("function") or {}
+        raw = fn.get("arguments", "{}")
+        try:
+            parts.append(format_tool_call(str(fn.get("name", "")), json.loads(raw)))
+        except (json.JSONDecodeError, TypeError):
+            parts.append(f'<tool_call>\n{{"name": {json.dumps(fn.get("name"))}, "arguments": {raw}}}\n</tool_call>')
+    return "\n".join(parts)
+
+
+class OpenAIPolicy:
+    """Act through an OpenAI-compatible chat-completions endpoint; see the module docstring.
+
+    ``base_urls`` are server roots such as ``http://host:8000/v1`` (a trailing ``/v1`` is added
+    when missing). ``extra_body`` is merged into every request (for example
+    ``{"chat_template_kwargs": {"enable_thinking": False}}`` for Qwen3 on vLLM).
+    """
+
+    def __init__(
+        self,
+        base_urls: str | Sequence[str],
+        model: str,
+        *,
+        api_key: str | None = None,
+        tool_mode: ToolMode = "native",
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        max_tokens: int = 2048,
+        seed: int | None = None,
+        timeout_s: float = 600.0,
+        max_retries: int = 5,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        concurrency: int = 32,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        if not urls:
+            raise ValueError("OpenAIPolicy: give at least one base URL")
+        if tool_mode not in ("native", "text"):
+            raise ValueError(f"OpenAIPolicy: tool_mode must be 'native' or 'text', got {tool_mode!r}")
+        if concurrency < 1 or max_retries < 0:
+            raise ValueError("OpenAIPolicy: concurrency must be >= 1 and max_retries >= 0")
+        self.endpoints = [self._endpoint(u) for u in urls]
+        self.model = model
+        self.api_key = api_key
+        self.tool_mode: ToolMode = tool_mode
+        self.sampling = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
+        self.seed = seed
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.concurrency = concurrency
+        self.extra_body = dict(extra_body or {})
+        self._next_slot = 0
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._usage = Usage()
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="wideseek-openai")
+
+    @staticmethod
+    def _endpoint(url: str) -> str:
+        url = url.rstrip("/")
+        if url.endswith("/chat/completions"):
+            return url
+        if not url.endswith("/v1"):
+            url += "/v1"
+        return url + "/chat/completions"
+
+    @property
+    def usage(self) -> Usage:
+        """Requests, retries and tokens so far (a snapshot)."""
+        with self._lock:
+            return self._usage
+
+    def act(self, requests_: Sequence[AgentRequest]) -> list[AgentAction]:
+        """One completion per request, concurrently; same order as ``requests_``."""
+        start = self._next_slot
+        self._next_slot += len(requests_)
+        futures = [
+            self._pool.submit(self._complete, req, start + i) for i, req in enumerate(requests_)
+        ]
+        return [f.result() for f in futures]
+
+    def payload(self, request: AgentRequest) -> dict[str, Any]:
+        """The JSON body sent for ``request`` (public so tests and users can inspect it)."""
+        body: dict[str, Any] = {"model": self.model, **self.sampling}
+        if self.tool_mode == "native":
+            body["messages"] = to_openai_messages(request.messages)
+            if request.tools:
+                body["tools"] = [dict(t) for t in request.tools]
+                body["tool_choice"] = "auto"
+        else:
+            body["messages"] = [
+                {"role": m["role"], "content": m.get("content") or ""} for m in request.messages
+            ]
+        if self.seed is not None:
+            body["seed"] = self.seed
+        body.update(self.extra_body)
+        return body
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            if self.api_key:
+                session.headers["Authorization"] = f"Bearer {self.api_key}"
+            self._local.session = session
+        return session
+
+    def _complete(self, request: AgentRequest, slot: int) -> AgentAction:
+        body = self.payload(request)
+        last_error = ""
+        for attempt in range(self.max_retries + 1):
+            url = self.endpoints[(slot + attempt) % len(self.endpoints)]
+            wait_s: float | None = None
+            try:
+                resp = self._session().post(url, json=body, timeout=self.timeout_s)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                last_error = f"{type(err).__name__}: {err}"
+            else:
+                if resp.status_code == 200:
+                    return self._action(request, resp, url)
+                last_error = f"HTTP {resp.status_code} from {url}: {resp.text[:500]}"
+                if resp.status_code != 429 and resp.status_code < 500:
+                    raise PolicyError(f"OpenAIPolicy: {last_error}")
+                wait_s = _retry_after_s(resp)
+            if attempt == self.max_retries:
+                break
+            with self._lock:
+                self._usage = _add(self._usage, retries=1)
+            if wait_s is None:
+                wait_s = min(self.max_backoff_s, self.backoff_s * 2**attempt)
+            time.sleep(wait_s)
+        raise PolicyError(
+            f"OpenAIPolicy: no completion after {self.max_retries + 1} attempt(s); last error: {last_error}"
+        )
+
+    def _action(self, request: AgentRequest, resp: requests.Response, url: str) -> AgentAction:
+        try:
+            data = resp.json()
+            message = data["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError) as err:
+            raise PolicyError(
+                f"OpenAIPolicy: malformed response from {url}: {resp.text[:500]}"
+            ) from err
+        usage = data.get("usage") or {}
+        prompt = usage.get("prompt_tokens")
+        completion = usage.get("completion_tokens")
+        with self._lock:
+            self._usage = _add(
+                self._usage, requests=1, prompt_tokens=prompt or 0, completion_tokens=completion or 0
+            )
+        if self.tool_mode == "native":
+            action: str | dict[str, Any] = action_from_message(message)
+        else:
+            action = message.get("content") or ""
+        return AgentAction(request.key, action, completion_tokens=completion, prompt_tokens=prompt)
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> OpenAIPolicy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _add(usage: Usage, **deltas: int) -> Usage:
+    return Usage(**{k: getattr(usage, k) + deltas.get(k, 0) for k in Usage.__dataclass_fields__})
+
+
+__all__ = ["OpenAIPolicy", "PolicyError", "Usage", "action_from_message",
+           "to_openai_messages"]
