@@ -1,0 +1,190 @@
+"""Rollouts: G episodes per task on any PettingZoo ParallelEnv, batched into one `act` per step.
+
+The driver only uses the ParallelEnv API and the text conventions of DESIGN.md §2.1:
+
+- `reset(seed, options)`; `options` are the task's reset options (e.g. `{"task_id": ...}`);
+- every live agent whose `infos[agent]["needs_action"]` is true acts (an env without that key is
+  treated as "every live agent acts", PettingZoo's default); only those agents get an action;
+- `infos[agent]["role"]` names the role; an optional `env.tool_schemas(agent)` gives the tool
+  schemas shown to the model (none otherwise);
+- the episode score is the total reward of `reward_agent` ("lead"), or of all agents when None;
+- an agent failed when its last infos say `status == "failed"` (the reason is its
+  `end_reason`, "context" for a context overflow) or carry a truthy `failed`.
+
+All episodes of a step (every task × G) run side by side; at each env step the agents that need
+an action in every live episode go to the policy in one `act` call, so the engine batches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from wideseek_env.policies.base import AgentRequest
+from wideseek_rl.policy import LLMPolicy
+from wideseek_rl.records import AgentTrace, Episode
+
+
+def episode_seed(seed: int, step: int, task_index: int, group: int) -> int:
+    """A well-mixed 31-bit seed for one episode, stable across runs and world sizes."""
+    return int(np.random.SeedSequence([seed, step, task_index, group]).generate_state(1)[0] >> 1)
+
+
+def agent_failure(info: Mapping[str, Any]) -> str | None:
+    """Why the env failed an agent, from its last infos (None when it did not fail)."""
+    if info.get("status") == "failed":
+        return str(info.get("end_reason") or "failed")
+    failed = info.get("failed")
+    return str(failed) if failed else None
+
+
+def task_id_of(options: Mapping[str, Any], index: int) -> str:
+    return str(options.get("task_id", options.get("task_index", index)))
+
+
+class _Slot:
+    """Bookkeeping of one running episode (internal)."""
+
+    def __init__(self, env: Any, task_index: int, group: int, seed: int):
+        self.env = env
+        self.task_index = task_index
+        self.group = group
+        self.seed = seed
+        self.obs: dict[str, Any] = {}
+        self.infos: dict[str, dict[str, Any]] = {}
+        self.roles: dict[str, str] = {}
+        self.score = 0.0
+        self.steps = 0
+        self.done = False
+
+
+class RolloutRunner:
+    """Runs groups of episodes with an `LLMPolicy` on envs made by `make_env` (a pool, reused)."""
+
+    def __init__(
+        self,
+        make_env: Callable[[], Any],
+        policy: LLMPolicy,
+        *,
+        reward_agent: str | None = "lead",
+        drop_context_overflow: bool = False,
+        max_env_steps: int = 10_000,
+        progress: bool = False,
+    ):
+        self.make_env = make_env
+        self.policy = policy
+        self.reward_agent = reward_agent
+        self.drop_context_overflow = drop_context_overflow
+        self.max_env_steps = max_env_steps
+        self.progress = progress
+        self._pool: list[Any] = []
+
+    def run(
+        self, tasks: Sequence[Mapping[str, Any]], group_size: int, *, seed: int, step: int = 0
+    ) -> list[Episode]:
+        """`group_size` episodes of every task (reset options); returns them task-major."""
+        if group_size < 1:
+            raise ValueError(f"group_size must be >= 1, got {group_size}")
+        n = len(tasks) * group_size
+        while len(self._pool) < n:
+            self._pool.append(self.make_env())
+        slots = []
+        for t, options in enumerate(tasks):
+            for g in range(group_size):
+                slot = _Slot(self._pool[len(slots)], t, g, episode_seed(seed, step, t, g))
+                obs, infos = slot.env.reset(seed=slot.seed, options=dict(options))
+                self._observe(slot, obs, infos)
+                slots.append(slot)
+        episodes: list[Episode | None] = [None] * n
+        bar = tqdm(total=n, desc="rollout", unit="ep", disable=not self.progress, leave=False)
+        try:
+            live = [i for i, s in enumerate(slots) if not self._check_done(s)]
+            for i in set(range(n)) - set(live):
+                episodes[i] = self._finish(slots[i], i, tasks)
+            while live:
+                self._step_all(slots, live)
+                still = []
+                for i in live:
+                    if self._check_done(slots[i]):
+                        episodes[i] = self._finish(slots[i], i, tasks)
+                        bar.update(1)
+                    else:
+                        still.append(i)
+                live = still
+        except BaseException:
+            self.policy.reset()
+            raise
+        finally:
+            bar.close()
+        return [e for e in episodes if e is not None]
+
+    def _step_all(self, slots: list[_Slot], live: list[int]) -> None:
+        requests = []
+        for i in live:
+            slot = slots[i]
+            acting = [a for a in slot.env.agents if slot.infos.get(a, {}).get("needs_action", True)]
+            if not acting:
+                raise RuntimeError(
+                    f"episode {i}: no live agent needs an action but the episode is not over "
+                    f"(agents: {list(slot.env.agents)})"
+                )
+            tool_schemas = getattr(slot.env, "tool_schemas", None)
+            for agent in acting:
+                requests.append(AgentRequest(
+                    key=(i, agent),
+                    role=slot.roles.get(agent, "agent"),
+                    messages=slot.obs[agent],
+                    tools=tool_schemas(agent) if tool_schemas is not None else (),
+                    info={"agent_id": agent},
+                ))
+        actions: dict[int, dict[str, Any]] = {}
+        for req, act in zip(requests, self.policy.act(requests)):
+            actions.setdefault(req.key[0], {})[req.key[1]] = act.action
+        for i, acts in actions.items():
+            slot = slots[i]
+            obs, rewards, _, _, infos = slot.env.step(acts)
+            slot.steps += 1
+            if slot.steps > self.max_env_steps:
+                raise RuntimeError(f"episode {i} exceeded {self.max_env_steps} env steps")
+            if self.reward_agent is None:
+                slot.score += float(sum(rewards.values()))
+            else:
+                slot.score += float(rewards.get(self.reward_agent, 0.0))
+            self._observe(slot, obs, infos)
+
+    @staticmethod
+    def _observe(slot: _Slot, obs: Mapping[str, Any], infos: Mapping[str, Any]) -> None:
+        slot.obs.update(obs)
+        for agent, info in infos.items():
+            slot.infos[agent] = dict(info)
+            if "role" in info:
+                slot.roles[agent] = str(info["role"])
+
+    @staticmethod
+    def _check_done(slot: _Slot) -> bool:
+        slot.done = not slot.env.agents
+        return slot.done
+
+    def _finish(self, slot: _Slot, i: int, tasks: Sequence[Mapping[str, Any]]) -> Episode:
+        traces = []
+        for agent in slot.infos:
+            turns = self.policy.take_turns((i, agent))
+            failure = agent_failure(slot.infos[agent])
+            if self.drop_context_overflow and failure == "context":
+                turns = ()
+            if turns or failure:
+                traces.append(AgentTrace(agent, slot.roles.get(agent, "agent"), turns, failure))
+        final = slot.infos.get(self.reward_agent, {}) if self.reward_agent else {}
+        return Episode(
+            task_id=task_id_of(tasks[slot.task_index], slot.task_index),
+            task_index=slot.task_index,
+            group=slot.group,
+            seed=slot.seed,
+            score=slot.score,
+            agents=tuple(traces),
+            final_info=final,
+            env_steps=slot.steps,
+        )
