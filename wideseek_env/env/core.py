@@ -210,7 +210,12 @@ class Engine:
     # ---------------------------------------------------------------- one agent's turn
 
     def _check_ids(self, actions: Mapping[str, Any]) -> None:
-        for agent_id in actions:
+        """Raise for programmer errors before anything changes, so a bad call leaves no trace."""
+        for agent_id, action in actions.items():
+            if action is not None and not isinstance(action, (str, Mapping, ToolCall, FinalMessage)):
+                raise TypeError(f"action of {agent_id!r}: an action is a str (completion text) or a "
+                                f'mapping {{"name": ..., "arguments": {{...}}}}, got '
+                                f"{type(action).__name__}")
             st = self.states.get(agent_id)
             if st is not None:
                 if st.finished:
@@ -232,10 +237,8 @@ class Engine:
             if isinstance(parsed, ToolCall):
                 return parsed, format_tool_call(parsed.name, parsed.arguments)
             return parsed, repr(dict(action)) if isinstance(action, Mapping) else repr(action)
-        if isinstance(action, FinalMessage):
-            return action, action.text
-        raise TypeError(f"an action must be a str (completion text) or a mapping "
-                        f'{{"name": ..., "arguments": {{...}}}}, got {type(action).__name__}')
+        assert isinstance(action, FinalMessage)  # _check_ids let nothing else through
+        return action, action.text
 
     def _validate(self, st: AgentState, call: ToolCall) -> tuple[ToolCall | FormatError, tuple[str, ...]]:
         if call.name not in st.tools:

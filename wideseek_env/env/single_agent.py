@@ -72,7 +72,7 @@ _NOT_FOR_SINGLE = ("width", "max_subagents", "lead_max_turns", "subagent_max_tur
 class WideSeekSingleAgentEnv(gym.Env[list, Any]):
     """One search agent as a Gymnasium ``Env`` (see the module docstring)."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "ansi"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "ansi"], "render_fps": 1}
 
     def __init__(
         self,
