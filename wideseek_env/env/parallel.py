@@ -153,6 +153,8 @@ class WideSeekEnv(ParallelEnv):
         self.observation_spaces = dict.fromkeys(self.possible_agents, self._obs_space)
         self.action_spaces = dict(self._action_spaces)
         self._rng = None
+        self._space_seed = 0
+        self._unseeded: set[str] = set()
 
     # ---------------------------------------------------------------- PettingZoo API
 
@@ -162,7 +164,11 @@ class WideSeekEnv(ParallelEnv):
 
     def action_space(self, agent: str) -> ActionSpace:
         self._space_check(agent)
-        return self._action_spaces[agent]
+        space = self._action_spaces[agent]
+        if agent in self._unseeded:  # seeded on first use: a seeded reset stays cheap at width 16
+            self._unseeded.discard(agent)
+            space.seed(self._space_seed + self.possible_agents.index(agent))
+        return space
 
     def _space_check(self, agent: str) -> None:
         if agent not in self._action_spaces:
@@ -180,8 +186,8 @@ class WideSeekEnv(ParallelEnv):
         """
         if seed is not None:
             self._rng, _ = seeding.np_random(seed)
-            for i, agent in enumerate(self.possible_agents):
-                self._action_spaces[agent].seed(seed + i)
+            self._space_seed = seed
+            self._unseeded = set(self.possible_agents)
         elif self._rng is None:
             self._rng, _ = seeding.np_random()
         index = int(self._rng.integers(len(self.tasks)))
