@@ -1,0 +1,98 @@
+"""``wideseek score``: score a JSONL file of answers against WideSearch-layout (or R1) tasks.
+
+Each input line carries ``instance_id``, ``response`` and optionally ``run``; every input field
+is copied to the output line, which adds ``item_precision``, ``item_recall``, ``item_f1``,
+``row_precision``, ``row_recall``, ``row_f1``, ``success`` and ``parse_ok``. A summary (means, and
+Avg@N / Max@N / Pass@N when tasks have repeated runs) is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tasks", required=True, help="task file (WideSearch JSONL or R1 JSON/JSONL)"
+    )
+    parser.add_argument("--gold-dir", default=None, help="gold CSV directory (WideSearch layout)")
+    parser.add_argument("--responses", required=True, help="JSONL with instance_id, response, run")
+    parser.add_argument("--out", required=True, help="output JSONL (input fields + scores)")
+    parser.add_argument(
+        "--judge-url", default=None, help="OpenAI-compatible endpoint for llm_judge"
+    )
+    parser.add_argument("--judge-model", default=None, help="model name at the judge endpoint")
+    parser.add_argument("--judge-api-key", default=None, help="bearer token for the judge endpoint")
+    parser.add_argument(
+        "--judge-timeout-s", type=float, default=120.0, help="judge request timeout"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _fail(message: str) -> int:
+    print(f"wideseek score: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..tasks import TaskFormatError, load_tasks
+    from .judge import OpenAIJudge
+    from .scorer import ScoreRecord, aggregate, score_response
+
+    if (args.judge_url is None) != (args.judge_model is None):
+        return _fail("--judge-url and --judge-model go together")
+    try:
+        tasks = {t.instance_id: t for t in load_tasks(args.tasks, args.gold_dir)}
+    except TaskFormatError as exc:
+        return _fail(str(exc))
+    judge = None
+    if args.judge_url:
+        judge = OpenAIJudge(
+            args.judge_url, args.judge_model, api_key=args.judge_api_key,
+            timeout_s=args.judge_timeout_s,
+        )  # fmt: skip
+    src = Path(args.responses)
+    entries = []
+    for number, line in enumerate(src.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return _fail(f"{src}:{number}: invalid JSON: {exc.msg}")
+        if not isinstance(entry, dict):
+            return _fail(f"{src}:{number}: expected a JSON object")
+        iid = entry.get("instance_id")
+        if iid not in tasks:
+            return _fail(f"{src}:{number}: field 'instance_id': unknown task {iid!r}")
+        response = entry.get("response")
+        if response is not None and not isinstance(response, str):
+            return _fail(f"{src}:{number}: field 'response': expected a string or null")
+        entries.append(entry)
+    records: dict[str, list[ScoreRecord]] = defaultdict(list)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as sink:
+        for entry in tqdm(entries, desc="scoring", unit="answer", disable=args.quiet):
+            record = score_response(tasks[entry["instance_id"]], entry.get("response") or "", judge)
+            records[entry["instance_id"]].append(record)
+            sink.write(json.dumps({**entry, **record.as_dict()}, ensure_ascii=False) + "\n")
+    if not entries:
+        print("no responses scored")
+        return 0
+    summary = aggregate(records)
+    n = int(summary["runs_per_task"])
+    print(f"scored {len(entries)} answers over {int(summary['tasks'])} tasks -> {out}")
+    for key in ("item_f1", "item_precision", "item_recall", "row_f1", "success", "parse_ok"):
+        print(f"  mean {key:<15} {summary[key]:.4f}")
+    if n > 1:
+        for key in ("item_f1_avg@n", "item_f1_max@n", "row_f1_avg@n", "row_f1_max@n",
+                    "success_avg@n", "success_pass@n"):  # fmt: skip
+            print(f"  {key.replace('@n', f'@{n}'):<20} {summary[key]:.4f}")
+    return 0
