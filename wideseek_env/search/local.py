@@ -17,7 +17,8 @@ from wideseek_env.search.base import Hit, Page, SearchError
 from wideseek_env.search.docstore import DocStore
 from wideseek_env.search.engines import Engine, EngineName, open_engine, query_words
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# A sentence ends at . ! ? before white space, but not after an initial ("U.S.", "J. R.").
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<![A-Z]\.)\s+|\n+")
 MAX_QUERIES = 64
 MAX_K = 100
 

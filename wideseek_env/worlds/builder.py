@@ -1,0 +1,282 @@
+"""Build a world folder from source tables: pages, tasks, gold tables, index and card.
+
+One pipeline for every source (:func:`build_world`):
+
+1. split isolation: rows of training tables whose key names a test entity are dropped;
+2. pages: an entity page per row, list pages per table and category value, the pages a source
+   brings (article sections) and unrelated pages, all into the page store (``corpus/``);
+3. tasks: drawn per table (:mod:`wideseek_env.worlds.taskgen`); a training task that mentions a
+   test entity anywhere is discarded; ids are numbered per split in table order;
+4. answerability: every gold cell must be stated on its row's entity page (:func:`check_answerability`);
+5. the index of each requested engine over the store, recall@3 of entity names, and
+   ``world.json``.
+
+The world is written to a temporary sibling folder and renamed into place at the end, so a
+half-built world is never visible under its final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from wideseek_env.search.docstore import DocStore, DocStoreWriter, StoredPage
+from wideseek_env.search.engines import EngineName, build_engine, open_engine
+from wideseek_env.tasks import Task
+from wideseek_env.worlds.layout import CARD_FILE, write_tasks
+from wideseek_env.worlds.pages import entity_page, list_pages
+from wideseek_env.worlds.schema import SourceTable
+from wideseek_env.worlds.taskgen import TaskGenerator
+
+BUILDER_VERSION = "1"
+_SPACE = re.compile(r"\s+")
+
+
+def norm_text(text: str) -> str:
+    """Lower-case and collapse white space: how gold cells are looked up in pages."""
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def isolate_splits(tables: Sequence[SourceTable]) -> tuple[list[SourceTable], set[str]]:
+    """Drop training rows whose key is a test entity; return the tables and the test keys."""
+    test_keys = {norm_text(r[0]) for t in tables if t.split == "test" for r in t.rows}
+    groups: dict[str, set[str]] = {}
+    for t in tables:
+        groups.setdefault(t.group, set()).add(t.split)
+    mixed = sorted(g for g, s in groups.items() if len(s) > 1)
+    if mixed:
+        raise ValueError(f"source groups in both splits (first: {mixed[:3]}); a source page must "
+                         f"belong to one split")
+    out = []
+    for t in tables:
+        if t.split == "train":
+            keep = [i for i, r in enumerate(t.rows) if norm_text(r[0]) not in test_keys]
+            if len(keep) != len(t.rows):
+                t = replace(
+                    t, rows=tuple(t.rows[i] for i in keep),
+                    passages=tuple(t.passages[i] for i in keep) if t.passages else (),
+                    row_ids=tuple(t.row_ids[i] for i in keep) if t.row_ids else ())
+        out.append(t)
+    return out, test_keys
+
+
+def build_world(
+    tables: Sequence[SourceTable],
+    out_dir: str | Path,
+    *,
+    name: str,
+    seed: int = 0,
+    other_pages: Iterable[StoredPage] = (),
+    engines: Sequence[EngineName] = ("tantivy",),
+    card: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    tasks_scale: float = 1.0,
+    recall_sample: int | None = None,
+) -> Path:
+    """Build a world at ``out_dir`` and return its path.
+
+    ``tasks_scale`` multiplies each table's ``tasks_wanted``; ``recall_sample`` caps the number of
+    task rows whose names are searched for the recall@3 figure (all when ``None``).
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} exists; pass overwrite=True (--overwrite) to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    try:
+        t0 = time.perf_counter()
+        tables, test_keys = isolate_splits(tables)
+        store = DocStoreWriter(tmp / "corpus")
+        taken_urls: set[str] = set()
+        kinds: dict[str, int] = {}
+        tasks: dict[str, list[Task]] = {"train": [], "test": []}
+        dropped_for_isolation = 0
+
+        def unique(url: str) -> str:
+            base, n = url, 1
+            while url in taken_urls:  # two titles that slugify alike: number the later one
+                n += 1
+                url = f"{base}-{n}"
+            taken_urls.add(url)
+            return url
+
+        def add(page: StoredPage, reserved: bool = False) -> str:
+            url = page.url if reserved else unique(page.url)
+            if url != page.url:
+                page = replace(page, url=url, id=url.split("://", 1)[-1])
+            store.add(page)
+            kinds[page.kind] = kinds.get(page.kind, 0) + 1
+            return url
+
+        # Entity URLs first: tables that share entities (merge_entities) get one page per key.
+        members: dict[str, list[tuple[SourceTable, int]]] = {}
+        row_urls: list[list[str]] = []
+        by_identity: dict[tuple[str, str], str] = {}
+        for table in tables:
+            urls = []
+            for i, row in enumerate(table.rows):
+                ident = (table.url_prefix, norm_text(row[0]))
+                url = by_identity.get(ident) if table.merge_entities else None
+                if url is None:
+                    url = unique(table.entity_url(i))
+                    by_identity[ident] = url
+                members.setdefault(url, []).append((table, i))
+                urls.append(url)
+            row_urls.append(urls)
+        written: set[str] = set()
+
+        bar = tqdm(tables, desc=f"world {name}: pages+tasks", unit="table", disable=not progress)
+        for table, urls in zip(bar, row_urls):
+            for extra in table.extra_pages:
+                add(extra)
+            for url in urls:
+                if url not in written:
+                    written.add(url)
+                    add(entity_page(members[url], url, seed), reserved=True)
+            for page in list_pages(table):
+                add(page)
+            gen = TaskGenerator(table, seed)
+            want = max(1, round(table.tasks_wanted * tasks_scale))
+            for sel, cols, query, info in gen.generate(want):
+                task = gen.to_task("", sel, cols, query, {
+                    **info, "world": name, "split": table.split, "source_table": table.id,
+                    "group": table.group, "row_urls": [urls[i] for i in sel.rows]})
+                if table.split == "train" and any(
+                        norm_text(c) in test_keys for row in task.gold.rows for c in row):
+                    dropped_for_isolation += 1
+                    continue
+                tasks[table.split].append(task)
+        for page in tqdm(other_pages, desc=f"world {name}: other pages", unit="page",
+                         disable=not progress):
+            add(page)
+        store.close()
+        for split, items in tasks.items():
+            tasks[split] = [replace(t, instance_id=f"{name}-{split}-{i:05d}")
+                            for i, t in enumerate(items)]
+            write_tasks(tmp, split, tasks[split])
+        t_pages = time.perf_counter() - t0
+
+        docs = DocStore(tmp / "corpus")
+        answer = check_answerability(docs, [t for ts in tasks.values() for t in ts])
+        index_seconds: dict[str, float] = {}
+        for engine in engines:
+            t1 = time.perf_counter()
+            pages = ((i, p.title, p.text) for i, p in enumerate(
+                tqdm(docs, total=len(docs), desc=f"world {name}: {engine} index", unit="page",
+                     disable=not progress)))
+            build_engine(engine, pages, tmp / "index" / engine)
+            index_seconds[engine] = round(time.perf_counter() - t1, 2)
+        recall = {e: recall_at_k(docs, open_engine(e, tmp / "index" / e),
+                                 [t for ts in tasks.values() for t in ts], k=3,
+                                 sample=recall_sample, seed=seed) for e in engines}
+        docs.close()
+        info = {
+            "name": name, "builder_version": BUILDER_VERSION, "seed": seed,
+            "engines": list(engines), "default_engine": engines[0],
+            "splits": {
+                split: {
+                    "tasks": len(items),
+                    "tables": sorted({t.id for t in tables if t.split == split})
+                    if len(tables) <= 50 else sum(1 for t in tables if t.split == split),
+                } for split, items in tasks.items()},
+            "counts": {"pages": sum(kinds.values()), "pages_by_kind": kinds,
+                       "entities": sum(len(t.rows) for t in tables), "source_tables": len(tables),
+                       "tasks": sum(len(v) for v in tasks.values()),
+                       "tasks_dropped_for_isolation": dropped_for_isolation},
+            "answerability": answer, "recall_at_3": recall,
+            "build": {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
+                      "seconds_total": round(time.perf_counter() - t0, 2),
+                      "peak_rss_mib": round(_peak_rss_mib(), 1)},
+            **(card or {}),
+        }
+        (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
+                                     encoding="utf-8")
+        if overwrite and out_dir.exists():
+            shutil.rmtree(out_dir)
+        try:
+            os.rename(tmp, out_dir)  # atomic; fails if another build got there first
+        except OSError as e:
+            raise FileExistsError(f"{out_dir} appeared while building (a concurrent build?)") \
+                from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def check_answerability(store: DocStore, tasks: Sequence[Task]) -> dict[str, Any]:
+    """Prove every gold cell is stated on the entity page of its row (cell text found in the
+    page text, case and white space aside). Returns rates and the first few failures."""
+    cells = found = tasks_ok = 0
+    failures: list[dict[str, str]] = []
+    for task in tasks:
+        ok = True
+        for row, url in zip(task.gold.rows, task.meta["row_urls"]):
+            page = store.by_url(url)
+            text = norm_text(f"{page.title}\n{page.text}") if page else ""
+            for col, cell in zip(task.gold.columns, row):
+                cells += 1
+                if norm_text(cell) in text:
+                    found += 1
+                else:
+                    ok = False
+                    if len(failures) < 20:
+                        failures.append({"task": task.instance_id, "url": url, "column": col,
+                                         "cell": cell})
+        tasks_ok += ok
+    return {"cells": cells, "cells_found": found,
+            "cell_rate": round(found / cells, 6) if cells else 1.0,
+            "tasks": len(tasks), "tasks_fully_answerable": tasks_ok,
+            "task_rate": round(tasks_ok / len(tasks), 6) if tasks else 1.0,
+            "failures": failures}
+
+
+def recall_at_k(store: DocStore, engine: Any, tasks: Sequence[Task], *, k: int = 3,
+                sample: int | None = None, seed: int = 0,
+                query_of: Callable[[str], str] = lambda name: name) -> dict[str, Any]:
+    """For task rows (distinct entity pages), is the row's page in the top ``k`` when searching
+    for the entity's name (``recall``)? ``recall_same_name`` also counts a hit on another entity
+    page of the same name (HybridQA has one row page per table an entity appears in).
+    ``sample`` caps how many distinct pages are tried (seeded)."""
+    import random
+
+    pairs = sorted({(url, row[0]) for t in tasks for row, url in zip(t.gold.rows,
+                                                                     t.meta["row_urls"])})
+    if sample is not None and len(pairs) > sample:
+        pairs = random.Random(f"{seed}:recall").sample(pairs, sample)
+    exact = same_name = 0
+    batch = 64
+    misses: list[str] = []
+    for j in range(0, len(pairs), batch):
+        chunk = pairs[j: j + batch]
+        ranked = engine.rank([query_of(name) for _, name in chunk], k)
+        for (url, name), hits in zip(chunk, ranked):
+            target = store.ordinal(url)
+            if any(o == target for o, _ in hits):
+                exact += 1
+                same_name += 1
+                continue
+            if any(norm_text(store.get(o).entity) == norm_text(name) for o, _ in hits):
+                same_name += 1
+            elif len(misses) < 10:
+                misses.append(name)
+    n = len(pairs)
+    return {"k": k, "queries": n, "recall": round(exact / n, 4) if n else 1.0,
+            "recall_same_name": round(same_name / n, 4) if n else 1.0, "example_misses": misses}
