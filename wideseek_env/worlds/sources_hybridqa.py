@@ -218,8 +218,14 @@ def passage_pages(passages: dict[str, str], used: set[str]) -> Iterator[StoredPa
 def build_hybridqa_world(path: str | Path, out_dir: str | Path, *, seed: int = 0,
                          max_tables: int | None = None, engines: tuple[str, ...] = ("tantivy",),
                          overwrite: bool = False, progress: bool = True,
-                         recall_sample: int | None = 20_000) -> Path:
-    """Build the HybridQA world from the folder ``path`` into ``out_dir``."""
+                         recall_sample: int | None = 20_000,
+                         max_other_pages: int | None = None) -> Path:
+    """Build the HybridQA world from the folder ``path`` into ``out_dir``.
+
+    ``max_tables`` and ``max_other_pages`` cap the tables read and the unrelated passage pages
+    written (quick worlds for tests); ``recall_sample`` caps the recall@3 measurement."""
+    import itertools
+
     from wideseek_env.worlds.builder import build_world
 
     tables, passages, used = read_hybridqa(path, max_tables=max_tables)
@@ -227,11 +233,13 @@ def build_hybridqa_world(path: str | Path, out_dir: str | Path, *, seed: int = 0
         "source": "hybridqa", "source_path": str(Path(path).resolve()),
         "sources": {"hybridqa": {"licence": "MIT (HybridQA / OTT-QA); text from Wikipedia, "
                                             "CC BY-SA 3.0: keep attribution"}},
-        "options": {"max_tables": max_tables, "recall_sample": recall_sample},
+        "options": {"max_tables": max_tables, "recall_sample": recall_sample,
+                    "max_other_pages": max_other_pages},
         "split_note": "HybridQA dev is the test split; articles with tables in both splits "
                       "were moved to test whole.",
     }
     return build_world(tables, out_dir, name="hybridqa" if max_tables is None else "hybridqa-small",
-                       seed=seed, other_pages=passage_pages(passages, used), engines=engines,
+                       seed=seed, engines=engines,
+                       other_pages=itertools.islice(passage_pages(passages, used), max_other_pages),
                        card=card, overwrite=overwrite, progress=progress,  # type: ignore[arg-type]
                        recall_sample=recall_sample)
