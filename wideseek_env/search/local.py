@@ -36,13 +36,12 @@ def make_snippet(text: str, query: str, max_chars: int = 240) -> str:
         )
     else:
         scored = list(range(len(parts)))
-    chosen: list[int] = []
-    used = 0
-    for i in scored:
-        if used >= max_chars:
-            break
-        chosen.append(i)
-        used += len(parts[i]) + 1
+    chosen = [scored[0]]  # the best sentence always; others only where they fit whole
+    used = len(parts[scored[0]])
+    for i in scored[1:]:
+        if used + 1 + len(parts[i]) <= max_chars:
+            chosen.append(i)
+            used += 1 + len(parts[i])
     snippet = " ".join(parts[i] for i in sorted(chosen))
     return snippet if len(snippet) <= max_chars else snippet[: max_chars - 1].rstrip() + "…"
 
