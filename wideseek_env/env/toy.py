@@ -98,7 +98,7 @@ def toy_tasks() -> list[Task]:
     pipeline = {
         "river": ColumnEval(),
         "lengthkm": ColumnEval(preprocess=("extract_number",), metric=("number_near",),
-                               criterion=0.0),
+                               criterion=0.01),
         "mouth": ColumnEval(),
     }
     tasks = []
