@@ -12,6 +12,8 @@ import wideseek_env  # noqa: F401  (registers the presets)
 from wideseek_env.env.parallel import WideSeekEnv
 from wideseek_env.env.single_agent import WideSeekSingleAgentEnv
 from wideseek_env.scoring.extract import render_markdown_table
+from wideseek_env.search.http import HttpSearchBackend
+from wideseek_env.search.server import SearchServer
 from wideseek_env.worlds import World, build_small_world
 from wideseek_env.worlds.builder import BUILDER_VERSION
 
@@ -75,3 +77,37 @@ def test_no_arguments_means_the_cached_default_world(small_world: Path, tmp_path
     obs, infos = env.reset(seed=0)
     assert env.task in World.load(small_world).tasks("train")
     assert infos["lead"]["role"] == "lead" and obs["lead"][1]["content"] == env.task.query
+
+
+def test_remote_backend_reads_pages_concurrently_with_the_same_results(small_world: Path) -> None:
+    world = World.load(small_world)
+    server = SearchServer(world.backend(), "127.0.0.1", 0, request_timeout_s=5.0)
+    server.start()
+    try:
+        def episode(backend) -> tuple[list, WideSeekEnv]:
+            env = WideSeekEnv(world=world, backend=backend, width=4)
+            task = world.tasks("train")[1]
+            env.reset(options={"task": task})
+            urls = [*list(task.meta["row_urls"][:8]), "https://world.wideseek.local/missing"]
+            env.step({"lead": {"name": "delegate", "arguments": {"subtasks": ["a", "b", "c"]}}})
+            obs, *_ = env.step({
+                "sub_0": {"name": "access", "arguments": {"urls": urls[:5]}},
+                "sub_1": {"name": "access", "arguments": {"urls": urls[4:]}},
+                "sub_2": {"name": "search", "arguments": {"queries": [task.gold.rows[0][0], "x"]}},
+            })
+            return [obs[a] for a in ("sub_0", "sub_1", "sub_2")], env
+
+        remote, env = episode(HttpSearchBackend(server.url, timeout_s=5, retries=0))
+        assert env._engine.runner.workers == 16  # remote: pages are read on threads
+        local, local_env = episode(world.backend())
+        assert local_env._engine.runner.workers == 0
+        assert remote == local
+        assert "Error:" in remote[1][-1]["content"]  # the missing page, reported to the agent
+    finally:
+        server.shutdown()
+        server.server_close()
+    # a server that went away is the agent's problem (a tool error), not a crash
+    obs, _, _, _, infos = env.step({"sub_0": {"name": "search", "arguments": {"queries": ["y"]}},
+                                    "sub_1": "report", "sub_2": "report"})
+    assert obs["sub_0"][-1]["content"].startswith("Error: search failed")
+    assert infos["sub_0"]["tool_errors"] == 1

@@ -63,8 +63,9 @@ class EnvConfig:
     """Shaping (off by default): subtracted from the reward per format error in the episode."""
     tools_in_prompt: bool = True
     """List the tools' JSON schemas and the call format in each system prompt."""
-    tool_workers: int = 0
-    """Threads for reading pages (use > 1 for remote backends); 0 or 1 reads inline."""
+    tool_workers: int | None = None
+    """Threads for reading pages; 0 or 1 reads inline; None = 16 for a remote backend (the HTTP
+    client, or any backend with ``remote = True``), inline otherwise."""
     render_max_chars: int = 300
     """``render()`` shortens every message to this many characters."""
 
@@ -75,6 +76,10 @@ class EnvConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"EnvConfig.{name} must be a positive int, got {value!r}")
+        if self.tool_workers is not None and (
+            not isinstance(self.tool_workers, int) or self.tool_workers < 0
+        ):
+            raise ValueError(f"EnvConfig.tool_workers must be None or an int >= 0, got {self.tool_workers!r}")
         if self.max_subagents is not None and (
             not isinstance(self.max_subagents, int) or self.max_subagents < 0
         ):

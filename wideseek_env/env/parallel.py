@@ -228,7 +228,7 @@ class WideSeekEnv(ParallelEnv):
         return text
 
     def close(self) -> None:
-        self._engine.runner.close()
+        """Nothing to release: page-reading threads belong to a process-wide pool."""
 
     # ---------------------------------------------------------------- extras
 

@@ -133,7 +133,7 @@ class WideSeekSingleAgentEnv(gym.Env[list, Any]):
         return text
 
     def close(self) -> None:
-        self._engine.runner.close()
+        """Nothing to release: page-reading threads belong to a process-wide pool."""
 
     def tool_schemas(self, agent_or_role: str = "single") -> list[Any]:
         """OpenAI ``tools`` list (read-only dicts) of the agent."""

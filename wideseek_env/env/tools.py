@@ -6,8 +6,9 @@ Which role gets which tool is the env's configuration.
 
 Execution is batched per env step: every ``search`` of every agent in the step goes to the backend
 in **one** ``search(queries, k)`` call (local indexes answer a batch faster than its parts), and
-the ``access`` calls run either inline or on a thread pool (for remote backends). Results are put
-back by position, so concurrency never changes what an agent sees or in which order.
+the ``access`` calls run either inline (local backends) or on a shared thread pool (remote
+backends: the HTTP client by default). Results are put back by position, so concurrency never
+changes what an agent sees or in which order.
 
 A :class:`~wideseek_env.search.base.SearchError` is the agent's problem (unknown URL, server
 down) and becomes text in its tool message; any other exception is a bug and propagates.
@@ -15,6 +16,7 @@ down) and becomes text in its tool message; any other exception is a bug and pro
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -165,18 +167,42 @@ def format_page(url: str, page: Page | str) -> str:
     return text
 
 
+#: Page-reading threads used for a remote backend when ``tool_workers`` is left to ``None``.
+REMOTE_WORKERS = 16
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(workers: int) -> ThreadPoolExecutor:
+    """One process-wide pool per size, so 100 envs in a runner do not start 1,600 threads."""
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="wideseek-access")
+        return _POOLS[workers]
+
+
+def default_workers(backend: SearchBackend) -> int:
+    """Threads for reading pages when not configured: a backend's own ``remote`` attribute if it
+    has one, else :data:`REMOTE_WORKERS` for the HTTP client and 0 (inline) for anything else."""
+    remote = getattr(backend, "remote", None)
+    if remote is None:
+        from wideseek_env.search.http import HttpSearchBackend
+
+        remote = isinstance(backend, HttpSearchBackend)
+    return REMOTE_WORKERS if remote else 0
+
+
 class ToolRunner:
     """Runs one step's worth of ``search`` and ``access`` calls against a backend.
 
-    ``workers`` > 1 reads pages on a thread pool of that size (use it for remote backends);
-    otherwise pages are read inline, in order.
+    ``workers`` > 1 reads pages on a (process-wide, shared) thread pool of that size; otherwise
+    pages are read inline, in order. ``None`` picks with :func:`default_workers`.
     """
 
-    def __init__(self, backend: SearchBackend, limits: ToolLimits, workers: int = 0) -> None:
+    def __init__(self, backend: SearchBackend, limits: ToolLimits, workers: int | None = None) -> None:
         self.backend = backend
         self.limits = limits
-        self.workers = workers
-        self._pool: ThreadPoolExecutor | None = None
+        self.workers = default_workers(backend) if workers is None else workers
 
     def run(self, calls: Sequence[tuple[str, tuple[str, ...]]]) -> list[tuple[str, int]]:
         """Execute ``(tool, items)`` calls; return ``(text, n_errors)`` per call, same order."""
@@ -224,9 +250,7 @@ class ToolRunner:
 
     def _access(self, urls: list[str]) -> list[Page | str]:
         if self.workers > 1 and len(urls) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="wideseek-access")
-            return list(self._pool.map(self._read, urls))
+            return list(shared_pool(self.workers).map(self._read, urls))
         return [self._read(url) for url in urls]
 
     def _read(self, url: str) -> Page | str:
@@ -234,9 +258,3 @@ class ToolRunner:
             return self.backend.access(url, offset=0, max_chars=self.limits.max_page_chars)
         except SearchError as err:
             return str(err) or type(err).__name__
-
-    def close(self) -> None:
-        """Stop the thread pool, if one was started."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
