@@ -1,0 +1,190 @@
+"""One evaluation run into an output folder: settings, traces, summary.
+
+::
+
+    <out>/run.json          what was run (env settings, task ids, repeats, seed, policy, world)
+    <out>/episodes.jsonl    one trace record per finished episode (see wideseek_env.trace)
+    <out>/summary.json      Avg@N / Max@N / Pass@N (wideseek_env.scoring.aggregate), mean cost
+                            per episode, wall time, machine, versions and command line
+
+Running again with the same folder resumes: finished ``(task_id, repeat)`` episodes are skipped.
+A folder that holds a run with different settings is refused (``ValueError``) rather than mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from statistics import fmean
+from typing import Any, Literal
+
+from wideseek_env.policies.base import Policy
+from wideseek_env.runner.loop import run_episodes
+from wideseek_env.scoring.scorer import ScoreRecord, aggregate
+from wideseek_env.search.base import SearchBackend
+from wideseek_env.tasks import Task
+
+RUN_FILE, TRACE_FILE, SUMMARY_FILE = "run.json", "episodes.jsonl", "summary.json"
+COST_FIELDS = ("policy_calls", "generated_tokens", "prompt_tokens", "total_tool_calls",
+               "critical_path_turns", "total_turns", "subagents_used", "format_errors",
+               "tool_errors")
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """The settings of one evaluation (everything that changes results)."""
+
+    mode: Literal["multi", "single"] = "multi"
+    """``multi``: lead + subagents (WideSeekEnv); ``single``: one agent (WideSeekSingleAgentEnv)."""
+    width: int = 10
+    """Subagents per ``delegate`` call (multi)."""
+    lead_max_turns: int = 10
+    """Turns of the lead (multi)."""
+    subagent_max_turns: int = 20
+    """Turns of each subagent (multi)."""
+    max_turns: int = 50
+    """Turns of the single agent (single)."""
+    max_context_tokens: int = 32_768
+    """Context budget of every agent."""
+    tools_in_prompt: bool = True
+    """List tool schemas in system prompts (off when the policy passes ``tools`` natively)."""
+    repeats: int = 1
+    """Episodes per task (for Avg@N / Max@N / Pass@N)."""
+    seed: int = 0
+    """Base seed of the episodes' reset seeds."""
+
+    def env_kwargs(self) -> dict[str, Any]:
+        common = {"max_context_tokens": self.max_context_tokens,
+                  "tools_in_prompt": self.tools_in_prompt}
+        if self.mode == "single":
+            return {"max_turns": self.max_turns, **common}
+        return {"width": self.width, "lead_max_turns": self.lead_max_turns,
+                "subagent_max_turns": self.subagent_max_turns, **common}
+
+    def relevant(self) -> dict[str, Any]:
+        """The fields that matter for this mode (for run.json and resume checks)."""
+        d = asdict(self)
+        drop = ("width", "lead_max_turns", "subagent_max_turns") if self.mode == "single" else ("max_turns",)
+        return {k: v for k, v in d.items() if k not in drop}
+
+
+def make_env_factory(spec: EvalSpec, tasks: Sequence[Task], backend: SearchBackend,
+                     judge: Any = None) -> Any:
+    """A zero-argument callable that builds one env of ``spec`` over ``tasks`` and ``backend``."""
+    if spec.mode == "single":
+        from wideseek_env.env.single_agent import WideSeekSingleAgentEnv
+
+        return lambda: WideSeekSingleAgentEnv(tasks=tasks, backend=backend, judge=judge,
+                                              **spec.env_kwargs())
+    from wideseek_env.env.parallel import WideSeekEnv
+
+    return lambda: WideSeekEnv(tasks=tasks, backend=backend, judge=judge, **spec.env_kwargs())
+
+
+def environment_info() -> dict[str, Any]:
+    """Machine and package versions, for result files."""
+    versions = {}
+    for pkg in ("wideseek", "gymnasium", "pettingzoo", "tantivy", "bm25s", "numpy", "requests"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "versions": versions,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
+
+
+def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Scores (via :func:`wideseek_env.scoring.aggregate`) and mean cost per episode."""
+    by_task: dict[str, list[ScoreRecord]] = {}
+    for r in sorted(records, key=lambda r: (r["task_id"], r["repeat"])):
+        by_task.setdefault(r["task_id"], []).append(ScoreRecord(**r["score"]))
+    scores = aggregate(by_task)
+    cost: dict[str, Any] = {}
+    for name in COST_FIELDS:
+        values = [r["cost"][name] for r in records if r["cost"].get(name) is not None]
+        cost[name] = fmean(values) if len(values) == len(records) else None
+    cost["tokens_estimated"] = any(r["cost"].get("tokens_estimated") for r in records)
+    ends: dict[str, int] = {}
+    for r in records:
+        ends[r["episode_end"]] = ends.get(r["episode_end"], 0) + 1
+    return {"scores": scores, "cost_per_episode": cost, "episode_ends": ends}
+
+
+def _check_same_run(path: Path, run: Mapping[str, Any]) -> None:
+    old = json.loads(path.read_text(encoding="utf-8"))
+    diffs = [k for k in ("spec", "tasks", "policy") if old.get(k) != run.get(k)]
+    if diffs:
+        raise ValueError(
+            f"{path.parent} holds a run with different {', '.join(diffs)}; use another output "
+            "folder (or delete this one) instead of mixing two runs"
+        )
+
+
+def evaluate(
+    spec: EvalSpec,
+    tasks: Sequence[Task],
+    backend: SearchBackend,
+    policy: Policy,
+    out_dir: str | Path,
+    *,
+    policy_info: Mapping[str, Any] | None = None,
+    world_info: Mapping[str, Any] | None = None,
+    judge: Any = None,
+    episodes_at_once: int = 16,
+    progress: bool = True,
+    desc: str | None = None,
+) -> dict[str, Any]:
+    """Run ``spec`` over ``tasks`` with ``policy`` into ``out_dir`` (resuming); return the summary.
+
+    ``policy_info`` (name and settings that change results, not URLs or keys) and ``world_info``
+    are recorded, and a resumed run must have the same ``spec``, task ids and ``policy_info``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if spec.mode == "single":
+        spec = replace(spec, width=EvalSpec.width)  # unused in single mode; keep run.json stable
+    run = {"spec": spec.relevant(), "tasks": [t.instance_id for t in tasks],
+           "policy": dict(policy_info or {}), "world": dict(world_info or {})}
+    if (out / RUN_FILE).exists():
+        _check_same_run(out / RUN_FILE, run)
+    else:
+        tmp = out / (RUN_FILE + ".tmp")
+        tmp.write_text(json.dumps(run, indent=1, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(out / RUN_FILE)
+    t0 = time.perf_counter()
+    outcome = run_episodes(
+        make_env_factory(spec, tasks, backend, judge), tasks, policy,
+        trace_path=out / TRACE_FILE, repeats=spec.repeats, seed=spec.seed,
+        episodes_at_once=episodes_at_once, progress=progress,
+        desc=desc or (f"width {spec.width}" if spec.mode == "multi" else f"turns {spec.max_turns}"),
+    )
+    summary = {
+        **summarize(outcome.records),
+        "spec": spec.relevant(),
+        "policy": dict(policy_info or {}),
+        "world": dict(world_info or {}),
+        "episodes": len(outcome.records),
+        "episodes_run_now": outcome.ran,
+        "episodes_resumed": outcome.skipped,
+        "policy_batches_now": outcome.policy_batches,
+        "wall_time_s_now": round(time.perf_counter() - t0, 3),
+        "environment": environment_info(),
+    }
+    tmp = out / (SUMMARY_FILE + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(out / SUMMARY_FILE)
+    return summary

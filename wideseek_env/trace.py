@@ -1,0 +1,192 @@
+"""Episode traces on disk: crash-safe JSONL appends, tolerant reading, and ``wideseek trace show``.
+
+A trace file holds one JSON object per finished episode (written by the runner, see
+:mod:`wideseek_env.runner`): its ``task_id`` and ``repeat``, the score, the cost, and every
+agent's whole conversation (``agents``: id, role, parent, delegation index, status, turns and
+messages). Each record is written with a single ``write`` on a file opened for appending, then
+flushed and synced, so a crash or Ctrl-C leaves at most one torn last line; :func:`read_traces`
+drops such a line (and :class:`TraceWriter` cuts it off before appending), so a resumed run
+simply runs that episode again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+
+def read_traces(path: str | Path) -> list[dict[str, Any]]:
+    """Every complete record of a trace file (``[]`` if it does not exist).
+
+    A last line without its newline is a torn write and is skipped; any other line that is not a
+    JSON object is corruption and raises ``ValueError`` naming the file and line.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    complete, tail = lines[:-1], lines[-1]
+    for lineno, raw in enumerate(complete, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{lineno}: not a JSON record ({err.msg})") from err
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}:{lineno}: a trace record must be a JSON object")
+        out.append(record)
+    del tail  # a torn write: the episode is simply run again
+    return out
+
+
+class TraceWriter:
+    """Appends records to a JSONL file, one atomic line each (see the module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._cut_torn_tail()
+
+    def _cut_torn_tail(self) -> None:
+        size = os.fstat(self._fd).st_size
+        if size == 0:
+            return
+        with open(self.path, "rb") as f:
+            data = f.read()
+        if data.endswith(b"\n"):
+            return
+        os.ftruncate(self._fd, data.rfind(b"\n") + 1)
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        os.write(self._fd, line.encode("utf-8"))
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------ rendering
+
+
+def _short(text: str, max_chars: int) -> str:
+    flat = " ".join(str(text).split())
+    if max_chars <= 0 or len(flat) <= max_chars:
+        return flat
+    return flat[: max_chars - 1] + "…"
+
+
+def _agent_block(agent: Mapping[str, Any], indent: str, max_chars: int) -> Iterator[tuple[Any, str]]:
+    """``(message, line)`` per shown message of one agent, after a header line (message None)."""
+    status = agent.get("status", "?")
+    if agent.get("end_reason"):
+        status += f" ({agent['end_reason']})"
+    yield None, (f"{indent}{agent['id']} [{agent.get('role', '?')}, {agent.get('turns', '?')}/"
+                 f"{agent.get('max_turns', '?')} turns, {status}]")
+    turn = 0
+    for msg in agent.get("messages", [])[1:]:  # the system prompt is the same for every agent
+        role = msg.get("role")
+        if role == "assistant":
+            turn += 1
+            label = f"turn {turn}"
+        elif role == "tool":
+            label = f"← {msg.get('name', 'tool')}"
+        else:
+            label = str(role)
+        yield msg, f"{indent}  {label}: {_short(msg.get('content', ''), max_chars)}"
+
+
+def render_episode(record: Mapping[str, Any], max_chars: int = 300) -> str:
+    """One episode as an agent tree: each delegation's subagents appear under the lead's call,
+    before the results come back. ``max_chars`` <= 0 shows messages in full."""
+    agents = list(record.get("agents", []))
+    lead = next((a for a in agents if a.get("parent") is None), None)
+    head = (f"task {record.get('task_id')} repeat {record.get('repeat')} "
+            f"(seed {record.get('seed')}, {record.get('mode', 'multi')})")
+    out = [head]
+    if lead is not None:
+        by_call: dict[int, list[Mapping[str, Any]]] = {}
+        for a in agents:
+            if a.get("parent") is not None:
+                by_call.setdefault(int(a.get("delegation", 0)), []).append(a)
+        call = 0
+        for msg, line in _agent_block(lead, "", max_chars):
+            if msg is not None and msg.get("role") == "tool" and msg.get("name") == "delegate":
+                for sub in by_call.get(call, []):
+                    out.extend(text for _, text in _agent_block(sub, "    ", max_chars))
+                call += 1
+            out.append(line)
+        # Subagents whose results never came back (cannot happen with a finished episode).
+        for k in sorted(by_call):
+            if k >= call:
+                for sub in by_call[k]:
+                    out.extend(text for _, text in _agent_block(sub, "    ", max_chars))
+    m, c = record.get("metrics", {}), record.get("cost", {})
+    if m:
+        out.append(
+            f"end: {record.get('episode_end')}; item F1 {m.get('item_f1', 0):.3f}; row F1 "
+            f"{m.get('row_f1', 0):.3f}; success {m.get('success')}; subagents "
+            f"{c.get('subagents_used')}; turns {c.get('total_turns')} (critical path "
+            f"{c.get('critical_path_turns')}); policy calls {c.get('policy_calls')}; "
+            f"generated tokens {c.get('generated_tokens')}"
+        )
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
+    show = sub.add_parser("show", help="print one episode of a trace file as the agent tree")
+    show.add_argument("file", type=Path, help="a trace file (episodes.jsonl written by `wideseek eval`)")
+    pick = show.add_mutually_exclusive_group()
+    pick.add_argument("--index", type=int, default=0,
+                      help="which record of the file, from 0 (default 0; negative counts from the end)")
+    pick.add_argument("--task-id", help="the episode of this task (with --repeat)")
+    show.add_argument("--repeat", type=int, default=0, help="repeat of --task-id (default 0)")
+    show.add_argument("--max-chars", type=int, default=300,
+                      help="shorten each message to this many characters (0: in full)")
+    show.add_argument("--list", action="store_true", help="list the file's episodes instead")
+
+
+def run(args: argparse.Namespace) -> int:
+    records = read_traces(args.file)
+    if not records:
+        print(f"{args.file}: no complete episodes", file=sys.stderr)
+        return 1
+    if args.list:
+        for i, r in enumerate(records):
+            m = r.get("metrics", {})
+            print(f"{i}\t{r.get('task_id')}\trepeat {r.get('repeat')}\titem F1 {m.get('item_f1', 0):.3f}")
+        return 0
+    if args.task_id is not None:
+        found = [r for r in records if r.get("task_id") == args.task_id and r.get("repeat") == args.repeat]
+        if not found:
+            print(f"{args.file}: no episode of task {args.task_id!r} repeat {args.repeat}", file=sys.stderr)
+            return 1
+        record = found[0]
+    else:
+        if not -len(records) <= args.index < len(records):
+            print(f"{args.file}: --index {args.index} out of range (0..{len(records) - 1})", file=sys.stderr)
+            return 1
+        record = records[args.index]
+    print(render_episode(record, args.max_chars))
+    return 0
