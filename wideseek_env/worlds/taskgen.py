@@ -123,7 +123,8 @@ class TaskGenerator:
                 for i, r in enumerate(t.rows):
                     if r[c]:
                         groups[r[c]].append(i)
-                self.categories[c] = dict(groups)
+                if groups:  # isolation may have dropped every row that had a value
+                    self.categories[c] = dict(groups)
 
     # -- row sets -----------------------------------------------------------------------------
     def _filter_text(self, c: int, value: str) -> str:
