@@ -161,3 +161,22 @@ def test_hybridqa_capped_world(tmp_path: Path) -> None:
     page = world.backend().access(train[0].meta["row_urls"][0])
     assert "is an entry of the table" in page.text
     assert os.path.getsize(out / "corpus" / "pages.bin") > 0
+
+
+def test_concurrent_builds_of_one_world_leave_one_complete_world(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    target = tmp_path / "race"
+
+    def attempt(_: int) -> str:
+        try:
+            build_small_world(target)
+            return "built"
+        except FileExistsError:
+            return "lost"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(attempt, range(2)))
+    assert outcomes == ["built", "lost"]
+    assert World.load(target).card["answerability"]["cell_rate"] == 1.0
+    assert not [p for p in tmp_path.iterdir() if p.name != "race"]  # no temp folder left
