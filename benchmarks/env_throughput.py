@@ -16,8 +16,11 @@ from memory, so the measurement does not depend on a search index.
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -39,7 +42,7 @@ RESULTS = Path(__file__).parent / "results"
 class Args:
     widths: tuple[int, ...] = (1, 2, 4, 8, 10, 16)
     """Widths N to measure (subagents per delegate call)."""
-    episodes: int = 30
+    episodes: int = 60
     """Episodes per width."""
     rounds: int = 2
     """Delegate calls per episode."""
@@ -54,25 +57,27 @@ class Args:
 
 
 class TimedBackend(InMemoryBackend):
-    """The in-memory backend, adding up the time spent inside it."""
+    """The in-memory backend, adding up the wall-clock and CPU time spent inside it."""
 
     def __init__(self, documents: Sequence[Document]) -> None:
         super().__init__(documents)
-        self.seconds = 0.0
+        self.wall_s = self.cpu_s = 0.0
 
     def search(self, queries: Sequence[str], k: int = 3) -> list[list[Hit]]:
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.thread_time()
         try:
             return super().search(queries, k)
         finally:
-            self.seconds += time.perf_counter() - t0
+            self.wall_s += time.perf_counter() - w0
+            self.cpu_s += time.thread_time() - c0
 
     def access(self, url: str, *, offset: int = 0, max_chars: int = 25_000) -> Page:
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.thread_time()
         try:
             return super().access(url, offset=offset, max_chars=max_chars)
         finally:
-            self.seconds += time.perf_counter() - t0
+            self.wall_s += time.perf_counter() - w0
+            self.cpu_s += time.thread_time() - c0
 
 
 def corpus(n: int, chars: int) -> list[Document]:
@@ -106,42 +111,69 @@ def script(width: int, rounds: int, n_pages: int) -> tuple[list[str], dict[str, 
     return lead, subs
 
 
+def play_episode(env: WideSeekEnv, backend: TimedBackend, seed: int, lead_script: list[str],
+                 sub_script: dict[str, list[str]]) -> dict[str, float]:
+    """One scripted episode; its agent-steps and timings (thread CPU time, and wall-clock)."""
+    backend.wall_s = backend.cpu_s = 0.0
+    c0 = time.thread_time()
+    env.reset(seed=seed, options={"task_id": "toy-rivers-kestland"})
+    t = {"reset_cpu": time.thread_time() - c0, "cpu": 0.0, "wall": 0.0, "score_cpu": 0.0,
+         "agent_steps": 0}
+    turn = dict.fromkeys(env.possible_agents, 0)
+    needs = {"lead": True}
+    while env.agents:
+        actions = {}
+        for agent in env.agents:
+            if needs.get(agent, True):
+                actions[agent] = (lead_script if agent == "lead" else sub_script[agent])[turn[agent]]
+                turn[agent] += 1
+        w0, c0 = time.perf_counter(), time.thread_time()
+        _, _, _, _, infos = env.step(actions)
+        t["wall"] += time.perf_counter() - w0
+        dt = time.thread_time() - c0
+        t["cpu"] += dt
+        if not env.agents:  # the lead's answer: almost all of this step is scoring
+            t["score_cpu"] = dt
+        t["agent_steps"] += len(actions)
+        needs = {a: info["needs_action"] for a, info in infos.items()}
+    assert infos["lead"]["episode_end"] == "answer"
+    t["env_cpu"] = t["cpu"] - backend.cpu_s
+    t["env_wall"] = t["wall"] - backend.wall_s
+    t["backend_cpu"] = backend.cpu_s
+    return t
+
+
 def measure(args: Args, width: int) -> dict[str, float]:
+    """Play ``args.episodes`` scripted episodes (after one warm-up) and time every step.
+
+    Overheads use the thread's CPU time (pages are read inline, on this thread), which a busy
+    machine inflates less than wall-clock time, and are medians over episodes, so a stall caused
+    by another process does not decide the result; throughput uses total wall-clock time.
+    """
     backend = TimedBackend(corpus(args.pages, args.page_chars))
     env = WideSeekEnv(tasks=toy_tasks(), backend=backend, width=width)
     lead_script, sub_script = script(width, args.rounds, args.pages)
-    agent_steps, env_steps, step_s, reset_s = 0, 0, 0.0, 0.0
-    for episode in range(args.episodes):
-        t0 = time.perf_counter()
-        env.reset(seed=args.seed + episode, options={"task_id": "toy-rivers-kestland"})
-        reset_s += time.perf_counter() - t0
-        turn = {a: 0 for a in env.possible_agents}
-        infos = {"lead": {"needs_action": True}}
-        while env.agents:
-            actions = {}
-            for agent in env.agents:
-                if agent == "lead" and not infos.get("lead", {"needs_action": False})["needs_action"]:
-                    continue
-                script_of = lead_script if agent == "lead" else sub_script[agent]
-                actions[agent] = script_of[turn[agent]]
-                turn[agent] += 1
-            t0 = time.perf_counter()
-            _, _, _, _, infos = env.step(actions)
-            step_s += time.perf_counter() - t0
-            agent_steps += len(actions)
-            env_steps += 1
-        final = infos["lead"]
-        assert final["episode_end"] == "answer" and final["subagents_used"] == width * args.rounds
-    env_s = step_s - backend.seconds
+    play_episode(env, backend, args.seed, lead_script, sub_script)  # warm-up: imports the scorer
+    gc.collect()  # do not bill the env for collecting the previous width's garbage
+    runs = [play_episode(env, backend, args.seed + 1 + e, lead_script, sub_script)
+            for e in range(args.episodes)]
+    steps = runs[0]["agent_steps"]
+
+    def per_step_us(key: str) -> float:
+        return 1e6 * statistics.median(r[key] for r in runs) / steps
+
     return {
         "width": width,
         "episodes": args.episodes,
-        "agent_steps": agent_steps,
-        "env_steps": env_steps,
-        "agent_steps_per_s": agent_steps / step_s,
-        "overhead_us_per_agent_step": 1e6 * env_s / agent_steps,
-        "backend_us_per_agent_step": 1e6 * backend.seconds / agent_steps,
-        "reset_us": 1e6 * reset_s / args.episodes,
+        "agent_steps_per_episode": steps,
+        "agent_steps_per_s": sum(r["agent_steps"] for r in runs) / sum(r["wall"] for r in runs),
+        "overhead_us_per_agent_step": per_step_us("env_cpu"),
+        "overhead_without_scoring_us_per_agent_step": 1e6 * statistics.median(
+            r["env_cpu"] - r["score_cpu"] for r in runs) / steps,
+        "scoring_us_per_episode": 1e6 * statistics.median(r["score_cpu"] for r in runs),
+        "backend_us_per_agent_step": per_step_us("backend_cpu"),
+        "overhead_wall_us_per_agent_step": per_step_us("env_wall"),
+        "reset_us": 1e6 * statistics.median(r["reset_cpu"] for r in runs),
     }
 
 
@@ -153,6 +185,8 @@ def main(args: Args) -> None:
     meta = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpus": os.cpu_count(),
+        "load_average": "/".join(f"{x:.1f}" for x in os.getloadavg()),
         "python": platform.python_version(),
         "pettingzoo": pettingzoo.__version__,
         "gymnasium": gymnasium.__version__,
@@ -165,13 +199,22 @@ def main(args: Args) -> None:
         f"`{meta['command']}` on {meta['machine']}, Python {meta['python']}, PettingZoo "
         f"{meta['pettingzoo']}, Gymnasium {meta['gymnasium']}; {args.episodes} episodes per width, "
         f"{args.rounds} delegate rounds, pages of {args.page_chars} characters.", "",
-        "| width | agent-steps | agent-steps/s | env overhead (us/agent-step) | backend (us/agent-step) | reset (us) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| width | agent-steps/episode | agent-steps/s (wall) | env overhead (us CPU/agent-step) | "
+        "... without the final scoring step | scoring (us CPU/episode) | backend (us CPU/agent-step) "
+        "| env overhead (us wall/agent-step) | reset (us CPU) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['width']} | {r['agent_steps']} | {r['agent_steps_per_s']:,.0f} | "
-                     f"{r['overhead_us_per_agent_step']:.1f} | {r['backend_us_per_agent_step']:.1f} | "
-                     f"{r['reset_us']:.1f} |")
+        lines.append(f"| {r['width']} | {r['agent_steps_per_episode']} | {r['agent_steps_per_s']:,.0f} | "
+                     f"{r['overhead_us_per_agent_step']:.1f} | "
+                     f"{r['overhead_without_scoring_us_per_agent_step']:.1f} | "
+                     f"{r['scoring_us_per_episode']:.0f} | {r['backend_us_per_agent_step']:.1f} | "
+                     f"{r['overhead_wall_us_per_agent_step']:.1f} | {r['reset_us']:.1f} |")
+    lines += ["", "Env overhead = time in `env.step` minus time inside the backend, per agent action "
+              "(median over episodes of the thread's CPU time; wall-clock alongside); it includes the end-of-episode "
+              "scoring, also shown on its own. One warm-up episode per width is not counted. "
+              f"Load average during the run: {meta['load_average']} on {meta['cpus']} CPUs "
+              "(other jobs share the machine, which inflates the wall-clock columns)."]
     text = "\n".join(lines) + "\n"
     args.out.with_suffix(".md").write_text(text)
     print(text)

@@ -110,9 +110,10 @@ def parse_action(text: str) -> Parsed:
 
 
 def _parse_body(body: str) -> Parsed:
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
+    if body.startswith("```"):
+        fenced = _FENCE.match(body)
+        if fenced:
+            body = fenced.group(1)
     if not body:
         return FormatError("json", f"The {TOOL_OPEN} block is empty.")
     try:
@@ -130,14 +131,15 @@ def parse_structured(obj: Any) -> Parsed:
 
     Used for JSON decoded from text and for structured actions of non-LLM policies.
     """
-    if isinstance(obj, (ToolCall, FinalMessage, FormatError)):
-        return obj
-    if not isinstance(obj, Mapping):
-        return FormatError(
-            "shape",
-            'A tool call must be a JSON object {"name": ..., "arguments": {...}}, '
-            f"got {type(obj).__name__}.",
-        )
+    if type(obj) is not dict:  # the common case (decoded JSON) skips the slower checks
+        if isinstance(obj, (ToolCall, FinalMessage, FormatError)):
+            return obj
+        if not isinstance(obj, Mapping):
+            return FormatError(
+                "shape",
+                'A tool call must be a JSON object {"name": ..., "arguments": {...}}, '
+                f"got {type(obj).__name__}.",
+            )
     name = obj.get("name")
     if not isinstance(name, str) or not name:
         return FormatError("shape", 'The tool call needs a "name" (a non-empty string).')

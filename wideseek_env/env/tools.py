@@ -16,6 +16,7 @@ down) and becomes text in its tool message; any other exception is a bug and pro
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -186,9 +187,9 @@ def default_workers(backend: SearchBackend) -> int:
     has one, else :data:`REMOTE_WORKERS` for the HTTP client and 0 (inline) for anything else."""
     remote = getattr(backend, "remote", None)
     if remote is None:
-        from wideseek_env.search.http import HttpSearchBackend
-
-        remote = isinstance(backend, HttpSearchBackend)
+        # Not imported means it cannot be an HttpSearchBackend (and importing it would load requests).
+        http = sys.modules.get("wideseek_env.search.http")
+        remote = http is not None and isinstance(backend, http.HttpSearchBackend)
     return REMOTE_WORKERS if remote else 0
 
 
