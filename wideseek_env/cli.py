@@ -15,6 +15,8 @@ from collections.abc import Sequence
 # name -> (module, one-line help). Nested commands (``world build``) are handled by the module.
 COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("wideseek_env.scoring.cli", "score answers against gold tables (WideSearch metric)"),
+    "eval": ("wideseek_env.runner.cli", "evaluate a policy on a world (traces, Avg/Max/Pass@N)"),
+    "bench": ("wideseek_env.bench", "width or depth scaling benchmark (table, summary.json, plot)"),
     "trace": ("wideseek_env.trace", "show an episode trace as the agent tree"),
     "world": ("wideseek_env.worlds.cli", "build a world (corpus, tasks, index) or show its card"),
     "serve-search": ("wideseek_env.search.server", "serve a world's search index over HTTP"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 _WORD = re.compile(r"[\w'’]+(?:[-/.][\w'’]+)*")
 STOPWORDS = frozenset({
@@ -201,9 +202,14 @@ def bullet_names(text: str) -> list[str]:
 # ------------------------------------------------------------------------------ facts
 
 
+@lru_cache(maxsize=4096)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    body = r"\s+".join(re.escape(w) for w in phrase.split())
+    return re.compile(r"(?<![\w-])" + body + r"(?![\w-])", re.IGNORECASE)
+
+
 def _find_phrase(sentence: str, phrase: str) -> list[tuple[int, int]]:
-    pattern = r"(?<![\w-])" + r"\s+".join(re.escape(w) for w in phrase.split()) + r"(?![\w-])"
-    return [(m.start(), m.end()) for m in re.finditer(pattern, sentence, re.IGNORECASE)]
+    return [(m.start(), m.end()) for m in _phrase_pattern(phrase).finditer(sentence)]
 
 
 def _is_link(token: str) -> bool:
@@ -286,6 +292,7 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=8192)  # re-read every turn from the conversation; a few MB
 def extract_value(page_text: str, phrase: str, entity: str) -> str | None:
     """The value of ``phrase`` for ``entity`` stated on a page, from its best sentence.
 

@@ -1,0 +1,223 @@
+"""``wideseek eval``: evaluate a policy on a world's split; also the world/policy options shared
+with ``wideseek bench``.
+
+Examples::
+
+    wideseek eval --split test --policy scripted --width 8 --out runs/scripted-w8
+    wideseek eval --world worlds/hybridqa --split test --policy openai \\
+        --base-url http://gpu0:8000/v1 --base-url http://gpu1:8000/v1 --model Qwen/Qwen3-4B \\
+        --width 10 --repeats 4 --out runs/qwen3-4b-w10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+POLICIES = ("scripted", "openai", "random")
+
+
+# ------------------------------------------------------------------------------ shared options
+
+
+def add_world_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("world")
+    g.add_argument("--world", default="default",
+                   help="a built world folder, or 'default' for the embedded default world "
+                        "(built into the cache on first use; see `wideseek world build`)")
+    g.add_argument("--split", default="test", help="task split: train or test (default test)")
+    g.add_argument("--limit", type=int, default=None,
+                   help="use N tasks spread evenly over the split (default: all)")
+    g.add_argument("--task-id", action="append", default=None,
+                   help="run only this task (repeatable)")
+    g.add_argument("--search-url", default=None,
+                   help="use a retrieval server (`wideseek serve-search`) instead of the local index")
+
+
+def add_policy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--policy", choices=POLICIES, default="scripted",
+                   help="who plays the agents (default scripted)")
+    g = p.add_argument_group("scripted / random policy")
+    g.add_argument("--entities-per-subtask", type=int, default=2,
+                   help="scripted lead: entities per subagent (default 2)")
+    g.add_argument("--policy-seed", type=int, default=0, help="random policy: seed (default 0)")
+    o = p.add_argument_group("openai policy (any OpenAI-compatible /v1/chat/completions server)")
+    o.add_argument("--base-url", action="append", default=None,
+                   help="server root such as http://host:8000/v1; repeat (or comma-separate) to "
+                        "spread requests round-robin over several servers")
+    o.add_argument("--model", default=None, help="model name at the server")
+    o.add_argument("--api-key", default=None, help="bearer token (default: $OPENAI_API_KEY)")
+    o.add_argument("--tool-mode", choices=("native", "text"), default="native",
+                   help="native: tools/tool_calls (vLLM: --enable-auto-tool-choice "
+                        "--tool-call-parser hermes); text: <tool_call> text protocol")
+    o.add_argument("--temperature", type=float, default=0.7)
+    o.add_argument("--top-p", type=float, default=1.0)
+    o.add_argument("--max-tokens", type=int, default=2048, help="completion tokens per turn")
+    o.add_argument("--timeout-s", type=float, default=600.0, help="per request")
+    o.add_argument("--max-retries", type=int, default=5)
+    o.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    o.add_argument("--extra-body", default=None,
+                   help='JSON merged into every request, e.g. \'{"chat_template_kwargs": '
+                        '{"enable_thinking": false}}\'')
+    j = p.add_argument_group("judge for llm_judge columns (optional; else exact match)")
+    j.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint")
+    j.add_argument("--judge-model", default=None)
+    j.add_argument("--judge-api-key", default=None)
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run")
+    g.add_argument("--repeats", type=int, default=1, help="episodes per task, for Avg/Max/Pass@N")
+    g.add_argument("--seed", type=int, default=0, help="base seed of the episodes")
+    g.add_argument("--episodes-at-once", type=int, default=16,
+                   help="episodes running together; all their waiting agents form one policy batch")
+    g.add_argument("--lead-turns", type=int, default=10, help="turns of the lead (default 10)")
+    g.add_argument("--subagent-turns", type=int, default=20,
+                   help="turns of each subagent (default 20)")
+    g.add_argument("--max-context-tokens", type=int, default=32_768,
+                   help="context budget per agent (default 32768)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def spread(items: Sequence[Any], n: int | None) -> list[Any]:
+    """``n`` items spread evenly over ``items`` (all of them if ``n`` is None or too large)."""
+    if n is None or n >= len(items):
+        return list(items)
+    if n < 1:
+        raise ValueError("--limit must be >= 1")
+    return [items[(i * len(items)) // n] for i in range(n)]
+
+
+def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]]:
+    """Tasks, search backend and a description of the world, from the world options."""
+    from wideseek_env.worlds import World, default_world
+
+    path = default_world(progress=not args.no_progress) if args.world == "default" else Path(args.world)
+    world = World.load(path)
+    tasks = world.tasks(args.split)
+    if args.task_id:
+        by_id = {t.instance_id: t for t in tasks}
+        missing = [t for t in args.task_id if t not in by_id]
+        if missing:
+            raise SystemExit(f"error: --task-id {missing[0]!r} is not in split {args.split!r} of {path}")
+        tasks = [by_id[t] for t in args.task_id]
+    tasks = spread(tasks, args.limit)
+    if args.search_url:
+        from wideseek_env.search.http import HttpSearchBackend
+
+        backend = HttpSearchBackend(args.search_url)
+    else:
+        backend = world.backend()
+    info = {"name": world.name, "path": str(path), "split": args.split, "tasks": len(tasks),
+            "source": world.card.get("source")}
+    return tasks, backend, info
+
+
+def build_policy(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The policy and the settings that identify it (recorded in run.json; no URLs or keys)."""
+    if args.policy == "scripted":
+        from wideseek_env.policies.scripted import ScriptedPolicy
+
+        return (ScriptedPolicy(entities_per_subtask=args.entities_per_subtask),
+                {"name": "scripted", "entities_per_subtask": args.entities_per_subtask})
+    if args.policy == "random":
+        from wideseek_env.policies.random import RandomPolicy
+
+        return RandomPolicy(seed=args.policy_seed), {"name": "random", "seed": args.policy_seed}
+    from wideseek_env.policies.openai import OpenAIPolicy
+
+    urls = [u.strip() for arg in (args.base_url or []) for u in arg.split(",") if u.strip()]
+    if not urls or not args.model:
+        raise SystemExit("error: --policy openai needs --base-url and --model")
+    try:
+        extra = json.loads(args.extra_body) if args.extra_body else None
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"error: --extra-body is not valid JSON ({err})") from err
+    policy = OpenAIPolicy(
+        urls, args.model, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
+        tool_mode=args.tool_mode, temperature=args.temperature, top_p=args.top_p,
+        max_tokens=args.max_tokens, timeout_s=args.timeout_s, max_retries=args.max_retries,
+        concurrency=args.concurrency, extra_body=extra)
+    info = {"name": "openai", "model": args.model, "tool_mode": args.tool_mode,
+            "temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens,
+            "extra_body": extra}
+    return policy, info
+
+
+def build_judge(args: argparse.Namespace) -> Any:
+    if (args.judge_url is None) != (args.judge_model is None):
+        raise SystemExit("error: --judge-url and --judge-model go together")
+    if not args.judge_url:
+        return None
+    from wideseek_env.scoring.judge import OpenAIJudge
+
+    return OpenAIJudge(args.judge_url, args.judge_model, api_key=args.judge_api_key)
+
+
+def tools_in_prompt(args: argparse.Namespace) -> bool:
+    """List tools in system prompts unless the policy passes them natively (never twice)."""
+    return not (args.policy == "openai" and args.tool_mode == "native")
+
+
+# ------------------------------------------------------------------------------ wideseek eval
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_world_args(parser)
+    add_policy_args(parser)
+    add_run_args(parser)
+    parser.add_argument("--width", type=int, default=10,
+                        help="subagents per delegate call (default 10)")
+    parser.add_argument("--single-agent", action="store_true",
+                        help="evaluate the single-agent env (search + access, no subagents)")
+    parser.add_argument("--turns", type=int, default=50,
+                        help="turns of the single agent (with --single-agent; default 50)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output folder (run.json, episodes.jsonl, summary.json); "
+                             "running again resumes")
+
+
+def run(args: argparse.Namespace) -> int:
+    from wideseek_env.runner.evaluate import EvalSpec, evaluate
+
+    tasks, backend, world_info = load_world(args)
+    policy, policy_info = build_policy(args)
+    spec = EvalSpec(
+        mode="single" if args.single_agent else "multi", width=args.width,
+        lead_max_turns=args.lead_turns, subagent_max_turns=args.subagent_turns,
+        max_turns=args.turns, max_context_tokens=args.max_context_tokens,
+        tools_in_prompt=tools_in_prompt(args), repeats=args.repeats, seed=args.seed)
+    try:
+        summary = evaluate(spec, tasks, backend, policy, args.out, policy_info=policy_info,
+                           world_info=world_info, judge=build_judge(args),
+                           episodes_at_once=args.episodes_at_once, progress=not args.no_progress)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if hasattr(policy, "close"):
+            policy.close()
+    print(format_summary(summary))
+    print(f"traces: {args.out / 'episodes.jsonl'}  summary: {args.out / 'summary.json'}")
+    return 0
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    s, c = summary["scores"], summary["cost_per_episode"]
+    n = int(s["runs_per_task"])
+    lines = [
+        f"{int(s['tasks'])} tasks x {n} repeat(s) = {int(s['runs'])} episodes",
+        f"item F1   avg@{n} {s['item_f1_avg@n']:.4f}   max@{n} {s['item_f1_max@n']:.4f}",
+        f"row F1    avg@{n} {s['row_f1_avg@n']:.4f}   max@{n} {s['row_f1_max@n']:.4f}",
+        f"success   avg@{n} {s['success_avg@n']:.4f}   pass@{n} {s['success_pass@n']:.4f}",
+        "per episode: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in c.items() if isinstance(v, (int, float)) and not isinstance(v, bool)),
+    ]
+    if c.get("tokens_estimated"):
+        lines.append("(generated tokens estimated from text: the policy does not report them)")
+    return "\n".join(lines)
