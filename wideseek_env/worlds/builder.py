@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -195,6 +196,9 @@ def build_world(
                     "tasks": len(items),
                     "tables": sorted({t.id for t in tables if t.split == split})
                     if len(tables) <= 50 else sum(1 for t in tables if t.split == split),
+                    **({"tasks_by_table": dict(Counter(t.meta["source_table"] for t in items))}
+                       if len(tables) <= 50 else {}),
+                    "entities": sum(len(t.rows) for t in tables if t.split == split),
                 } for split, items in tasks.items()},
             "counts": {"pages": sum(kinds.values()), "pages_by_kind": kinds,
                        "entities": sum(len(t.rows) for t in tables), "source_tables": len(tables),
