@@ -177,14 +177,25 @@ def measure(args: Args, width: int) -> dict[str, float]:
     }
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def main(args: Args) -> None:
     import gymnasium
     import pettingzoo
 
     rows = [measure(args, w) for w in tqdm(args.widths, desc="widths")]
     meta = {
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "command": " ".join(["python", *sys.argv]),
+        "machine": cpu_model(),
         "cpus": os.cpu_count(),
         "load_average": "/".join(f"{x:.1f}" for x in os.getloadavg()),
         "python": platform.python_version(),

@@ -3,7 +3,10 @@ observations, tool batching, rendering and the registry."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import ClassVar
 
 import pettingzoo
 import pytest
@@ -13,6 +16,7 @@ from wideseek_env.env.config import MESSAGE_OVERHEAD_TOKENS, approx_token_count
 from wideseek_env.env.parallel import WideSeekEnv
 from wideseek_env.env.toy import InMemoryBackend, toy_backend, toy_documents, toy_tasks
 from wideseek_env.search.base import Hit, Page
+from wideseek_env.tasks import ColumnEval
 
 VELORIA_TABLE = (
     "```markdown\n| River | Length km | Mouth |\n| --- | --- | --- |\n"
@@ -253,3 +257,41 @@ def test_registry_and_presets() -> None:
         "delegate", "search", "access"]
     env = wideseek_env.parallel_env(width=3, max_subagents=5, **kwargs)
     assert env.possible_agents == ["lead", "sub_0", "sub_1", "sub_2", "sub_3", "sub_4"]
+
+
+class SynonymJudge:
+    """A deterministic judge (the scorer's ``Judge`` protocol): equal up to known synonyms."""
+
+    SYNONYMS: ClassVar[dict[str, str]] = {"nsea": "northernsea"}
+
+    def __init__(self) -> None:
+        self.columns_judged = 0
+
+    def _same(self, a: str, b: str) -> bool:
+        a, b = re.sub(r"\W", "", a.lower()), re.sub(r"\W", "", b.lower())
+        return self.SYNONYMS.get(a, a) == self.SYNONYMS.get(b, b)
+
+    def judge_column(self, criterion: str, responses: Sequence[str], targets: Sequence[str]) -> list[float]:
+        self.columns_judged += 1
+        return [float(self._same(r, t)) for r, t in zip(responses, targets)]
+
+    def align(self, values: Sequence[str], reference: Sequence[str]) -> dict[str, str]:
+        return {v: r for v in values for r in reference if self._same(v, r)}
+
+
+def test_judge_is_passed_to_the_scorer() -> None:
+    base = next(t for t in toy_tasks() if t.instance_id == "toy-rivers-kestland")
+    pipeline = dict(base.eval_pipeline)
+    pipeline["mouth"] = ColumnEval(metric=("llm_judge",), criterion="Same body of water.")
+    task = replace(base, eval_pipeline=pipeline)
+    answer = ("```markdown\n| River | Length km | Mouth |\n| --- | --- | --- |\n"
+              "| Duskmere | 630 | N. Sea |\n| Emberlyn | 94 | Duskmere |\n```")
+    f1 = {}
+    for name, judge in (("none", None), ("judge", SynonymJudge())):
+        env = WideSeekEnv(tasks=[task], backend=toy_backend(), judge=judge)
+        env.reset(seed=0)
+        *_, infos = env.step({"lead": answer})
+        f1[name] = infos["lead"]["item_f1"]
+        if judge is not None:
+            assert judge.columns_judged >= 1
+    assert f1["judge"] == 1.0 and f1["none"] < 1.0
