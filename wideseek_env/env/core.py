@@ -15,11 +15,12 @@ a message gets a ``TypeError`` instead of silently corrupting the transcript.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from wideseek_env.env.config import MESSAGE_OVERHEAD_TOKENS, EnvConfig, approx_token_count
+from wideseek_env.env.messages import ReadOnlyDict, freeze
 from wideseek_env.env.prompts import TEXTS, language_key, system_prompt
 from wideseek_env.env.protocol import (
     FinalMessage,
@@ -33,40 +34,6 @@ from wideseek_env.env.protocol import (
 from wideseek_env.env.tools import ToolLimits, ToolRunner, check_arguments, tool_schema
 from wideseek_env.search.base import SearchBackend
 from wideseek_env.tasks import Task
-
-
-class ReadOnlyDict(dict):
-    """A ``dict`` that refuses changes (messages and tool schemas handed out by the env).
-
-    It is still a real ``dict`` (JSON, chat templates and ``data_equivalence`` accept it); copy it
-    with ``dict(m)`` to edit. Copying and pickling give back an equal read-only dict.
-    """
-
-    __slots__ = ()
-
-    def _read_only(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError("messages and schemas from the env are read-only; copy them with dict(...)")
-
-    __setitem__ = __delitem__ = __ior__ = _read_only  # type: ignore[assignment]
-    clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ReadOnlyDict, (dict(self),))
-
-    def __copy__(self) -> ReadOnlyDict:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> ReadOnlyDict:
-        return self
-
-
-def freeze(obj: Any) -> Any:
-    """Deep read-only copy of JSON-like data: dicts -> :class:`ReadOnlyDict`, lists -> tuples."""
-    if isinstance(obj, Mapping):
-        return ReadOnlyDict({k: freeze(v) for k, v in obj.items()})
-    if isinstance(obj, (list, tuple)):
-        return tuple(freeze(v) for v in obj)
-    return obj
 
 
 class AgentState:
@@ -413,22 +380,3 @@ class Engine:
         if role not in self.schemas:
             raise ValueError(f"unknown agent or role {agent_or_role!r}; roles: {sorted(self.schemas)}")
         return list(self.schemas[role])
-
-
-def pick_task(tasks: Sequence[Task], options: Mapping[str, Any] | None, index: int) -> Task:
-    """The task of a reset: ``options["task"]`` / ``["task_id"]`` / ``["task_index"]``, else
-    ``tasks[index]`` (the env draws ``index`` from its seeded generator)."""
-    options = options or {}
-    if "task" in options:
-        task = options["task"]
-        if not isinstance(task, Task):
-            raise TypeError(f'options["task"] must be a Task, got {type(task).__name__}')
-        return task
-    if "task_id" in options:
-        for task in tasks:
-            if task.instance_id == options["task_id"]:
-                return task
-        raise KeyError(f'options["task_id"]={options["task_id"]!r} is not among the env\'s {len(tasks)} tasks')
-    if "task_index" in options:
-        return tasks[int(options["task_index"])]
-    return tasks[index]

@@ -58,9 +58,9 @@ from typing import Any, ClassVar
 import gymnasium as gym
 
 from wideseek_env.env.config import EnvConfig
-from wideseek_env.env.core import Engine, pick_task
+from wideseek_env.env.core import Engine
 from wideseek_env.env.render import render_tree
-from wideseek_env.env.sources import resolve_sources
+from wideseek_env.env.sources import pick_task, resolve_sources
 from wideseek_env.env.spaces import ActionSpace, ConversationSpace
 from wideseek_env.search.base import SearchBackend
 from wideseek_env.tasks import Task

@@ -1,4 +1,5 @@
-"""Where an env's tasks and search backend come from: explicit objects, a world, or the default world.
+"""Where an env's tasks and search backend come from (explicit objects, a world, or the default
+world), and which task a reset picks.
 
 ``tasks=`` and ``backend=`` win when given; whatever is missing comes from ``world=`` (a
 :class:`~wideseek_env.worlds.World` or a path to a built one), and without a world from the
@@ -9,7 +10,7 @@ it is needed, so an env over explicit tasks and backend never touches it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wideseek_env.search.base import SearchBackend
@@ -40,3 +41,22 @@ def resolve_sources(
         if not isinstance(task, Task):
             raise TypeError(f"tasks[{i}] must be a wideseek_env.tasks.Task, got {type(task).__name__}")
     return tasks, backend
+
+
+def pick_task(tasks: Sequence[Task], options: Mapping[str, Any] | None, index: int) -> Task:
+    """The task of a reset: ``options["task"]`` / ``["task_id"]`` / ``["task_index"]``, else
+    ``tasks[index]`` (the env draws ``index`` from its seeded generator)."""
+    options = options or {}
+    if "task" in options:
+        task = options["task"]
+        if not isinstance(task, Task):
+            raise TypeError(f'options["task"] must be a Task, got {type(task).__name__}')
+        return task
+    if "task_id" in options:
+        for task in tasks:
+            if task.instance_id == options["task_id"]:
+                return task
+        raise KeyError(f'options["task_id"]={options["task_id"]!r} is not among the env\'s {len(tasks)} tasks')
+    if "task_index" in options:
+        return tasks[int(options["task_index"])]
+    return tasks[index]
