@@ -92,8 +92,9 @@ def plot(kind: Kind, records: Sequence[Mapping[str, Any]], path: Path, title: st
 
 
 def run_bench(kind: Kind, values: Sequence[int], args: argparse.Namespace, out: Path,
-              ) -> list[dict[str, Any]]:
-    """Evaluate every width (or turn budget) into ``out`` and write the results files."""
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Evaluate every width (or turn budget) into ``out/<width|turns>_<value>``, write the results
+    files into ``out`` and return the records and the run's description."""
     from wideseek_env.runner.cli import build_judge, build_policy, load_world, tools_in_prompt
     from wideseek_env.runner.evaluate import EvalSpec, environment_info, evaluate
 
@@ -129,7 +130,7 @@ def run_bench(kind: Kind, values: Sequence[int], args: argparse.Namespace, out: 
         "environment": environment_info(),
     }
     write_results(kind, records, meta, out)
-    return records
+    return records, meta
 
 
 def write_results(kind: Kind, records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
@@ -173,30 +174,35 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure_kind(p: argparse.ArgumentParser, kind: Kind, default_out: Path) -> None:
+    """The options of one benchmark kind (shared by the CLI and the scripts in benchmarks/)."""
     from wideseek_env.runner.cli import add_policy_args, add_run_args, add_world_args
 
+    if kind == "width":
+        p.add_argument("--widths", type=_int_list, default=[1, 2, 4, 8, 16],
+                       help="comma-separated widths (default 1,2,4,8,16)")
+    else:
+        p.add_argument("--turns", type=_int_list, default=[10, 20, 40, 80],
+                       help="comma-separated turn budgets (default 10,20,40,80)")
+    p.add_argument("--out", type=Path, default=default_out,
+                   help=f"output folder (default {default_out}); re-running resumes")
+    add_world_args(p)
+    add_policy_args(p)
+    add_run_args(p)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench_kind", metavar="KIND", required=True)
     for kind, help_text in (("width", "item F1 against the number of subagents per call"),
                             ("depth", "item F1 against the single agent's turn budget")):
         p = sub.add_parser(kind, help=help_text, description=help_text)
-        if kind == "width":
-            p.add_argument("--widths", type=_int_list, default=[1, 2, 4, 8, 16],
-                           help="comma-separated widths (default 1,2,4,8,16)")
-        else:
-            p.add_argument("--turns", type=_int_list, default=[10, 20, 40, 80],
-                           help="comma-separated turn budgets (default 10,20,40,80)")
-        p.add_argument("--out", type=Path, default=Path("runs") / f"bench-{kind}",
-                       help=f"output folder (default runs/bench-{kind}); re-running resumes")
-        add_world_args(p)
-        add_policy_args(p)
-        add_run_args(p)
+        configure_kind(p, kind, Path("runs") / f"bench-{kind}")  # type: ignore[arg-type]
 
 
 def run(args: argparse.Namespace) -> int:
     kind: Kind = args.bench_kind
     values = args.widths if kind == "width" else args.turns
-    records = run_bench(kind, values, args, args.out)
+    records, _ = run_bench(kind, values, args, args.out)
     print(markdown_table(kind, records))
     print(f"\nresults: {args.out / 'summary.json'}  table: {args.out / 'results.md'}  "
           f"plot: {args.out / 'scaling.png'}")
