@@ -25,9 +25,26 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _TITLE_BOOST = 2.0
 
 
+# Lucene's English stop set plus question words. Dropped from tantivy *queries* only (pages are
+# indexed whole): they carry almost no BM25 weight but have the longest posting lists.
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with", "what", "which", "who", "whom", "whose", "when",
+    "where", "how", "does", "do", "did", "i", "me", "my", "please",
+})
+
+
 def query_words(query: str) -> list[str]:
     """Lower-cased word tokens of a query: everything else (tantivy syntax included) is dropped."""
     return _WORD.findall(query.lower())
+
+
+def content_words(query: str) -> list[str]:
+    """The query's words without stop words (all of them if every word is a stop word)."""
+    words = query_words(query)
+    kept = [w for w in words if w not in STOPWORDS]
+    return kept or words
 
 
 class Engine(Protocol):
@@ -79,7 +96,7 @@ class TantivyEngine:
     def rank(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
         out: list[list[tuple[int, float]]] = []
         for q in queries:
-            words = query_words(q)
+            words = content_words(q)
             if not words or k <= 0:
                 out.append([])
                 continue

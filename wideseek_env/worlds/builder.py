@@ -90,11 +90,14 @@ def build_world(
     progress: bool = True,
     tasks_scale: float = 1.0,
     recall_sample: int | None = None,
+    isolate_cells: bool = True,
 ) -> Path:
     """Build a world at ``out_dir`` and return its path.
 
     ``tasks_scale`` multiplies each table's ``tasks_wanted``; ``recall_sample`` caps the number of
     task rows whose names are searched for the recall@3 figure (all when ``None``).
+    ``isolate_cells``: also discard training tasks with a test entity's name in any cell (not
+    only as a row's key, which step 1 already rules out).
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
@@ -103,7 +106,9 @@ def build_world(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
     try:
         t0 = time.perf_counter()
+        rows_before = sum(len(t.rows) for t in tables)
         tables, test_keys = isolate_splits(tables)
+        dropped_rows = rows_before - sum(len(t.rows) for t in tables)
         store = DocStoreWriter(tmp / "corpus")
         taken_urls: set[str] = set()
         kinds: dict[str, int] = {}
@@ -159,7 +164,7 @@ def build_world(
                 task = gen.to_task("", sel, cols, query, {
                     **info, "world": name, "split": table.split, "source_table": table.id,
                     "group": table.group, "row_urls": [urls[i] for i in sel.rows]})
-                if table.split == "train" and any(
+                if table.split == "train" and isolate_cells and any(
                         norm_text(c) in test_keys for row in task.gold.rows for c in row):
                     dropped_for_isolation += 1
                     continue
@@ -204,6 +209,9 @@ def build_world(
                        "entities": sum(len(t.rows) for t in tables), "source_tables": len(tables),
                        "tasks": sum(len(v) for v in tasks.values()),
                        "tasks_dropped_for_isolation": dropped_for_isolation},
+            "isolation": {"test_entity_rows_dropped_from_train": dropped_rows,
+                          "train_tasks_with_test_names_dropped": dropped_for_isolation,
+                          "checked": "keys and every cell" if isolate_cells else "keys"},
             "answerability": answer, "recall_at_3": recall,
             "build": {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
                       "seconds_total": round(time.perf_counter() - t0, 2),

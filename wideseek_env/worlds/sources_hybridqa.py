@@ -38,7 +38,7 @@ _DATE = re.compile(
     r"December) \d{1,2}, \d{4}|\d{1,2} (?:January|February|March|April|May|June|July|August|"
     r"September|October|November|December) \d{4}|\d{4}-\d{2}-\d{2})$")
 _URL = re.compile(r"^https?://\S+$")
-TASKS_PER_TABLE = 4
+TASKS_PER_TABLE = 5
 
 
 _JOIN = [(f" {p}", p) for p in (",", ".", ";", ":", "!", "?", "%", ")", "]", "'s ", "n't ",
@@ -246,4 +246,4 @@ def build_hybridqa_world(path: str | Path, out_dir: str | Path, *, seed: int = 0
                        seed=seed, engines=engines,
                        other_pages=itertools.islice(passage_pages(passages, used), max_other_pages),
                        card=card, overwrite=overwrite, progress=progress,  # type: ignore[arg-type]
-                       recall_sample=recall_sample)
+                       recall_sample=recall_sample, isolate_cells=False)

@@ -230,7 +230,7 @@ class TaskGenerator:
         out = []
         seen: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
         attempts = 0
-        while len(out) < count and attempts < 12 * count:
+        while len(out) < count and attempts < 20 * count:
             attempts += 1
             sel = self.select()
             if sel is None or not MIN_ROWS <= len(sel.rows) <= MAX_ROWS:
