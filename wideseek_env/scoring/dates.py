@@ -12,8 +12,11 @@ in WideSearch gold tables and in answers to them, and returns ``None`` for the r
   number exceeds 12), two-digit years as in ``strptime`` (69-99 -> 19xx, 00-68 -> 20xx);
 * English month names, abbreviated or not, with weekday names, ordinals and commas ignored:
   ``Mar 05, 1981``, ``5 March 2021``, ``April 11th, 2024``, ``March 2021``, ``March 5``;
-* Chinese ``2021年3月5日``, ``2021年3月``, ``3月5日``, ``10月``;
-* a bare four-digit year (``2019``, also ``-, 1984``).
+* Chinese ``2021年3月5日``, ``21年3月5日``, ``2021年3月``, ``3月5日``, ``10月`` (not ``2021年03月``,
+  which dateparser does not read either);
+* ``9/2021`` (month and year) and a bare four-digit year (``2019``, also ``-, 1984``);
+* ``nan`` -- what a missing cell becomes -- as 1 August of :data:`REFERENCE_YEAR`, as dateparser
+  reads it (so a missing gold date matches a missing answer, and not an unreadable one).
 
 Missing parts are filled deterministically: a missing day is the 1st (``PREFER_DAY_OF_MONTH``),
 a missing month is January and a missing year is :data:`REFERENCE_YEAR` (dateparser would take
@@ -28,7 +31,7 @@ from functools import lru_cache
 
 __all__ = ["REFERENCE_YEAR", "parse_date"]
 
-REFERENCE_YEAR = 2025
+REFERENCE_YEAR = 2026
 """Year given to dates written without one (``March 5``, ``3月5日``)."""
 
 _MONTHS = {
@@ -66,8 +69,9 @@ _YMD_RE = re.compile(r"(\d{4})([-/.])(\d{1,2})(?:\2(\d{1,2}))?")
 _MDY_RE = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4}|\d{2})")
 _YEAR_RE = re.compile(r"\d{4}")
 _ZH_RE = re.compile(
-    r"(?:(\d{4})\s*年)?\s*(\d{1,2})\s*月\s*(?:(\d{1,2})\s*[日号])?\s*(?:(?:星期|周)[一二三四五六日天])?"
+    r"(?:(\d{4}|\d{2})年)?(\d{1,2})月(?:(\d{1,2})日)?(?:\s*[(（]?(?:星期|周)[一二三四五六日天][)）]?)?"
 )
+_MY_RE = re.compile(r"(\d{1,2})[-/.](\d{4})")
 _WORD_TOKEN_RE = re.compile(r"([a-z]+)\.?|(\d+)(?:st|nd|rd|th)?|([\s,/-]+)")
 
 
@@ -112,6 +116,8 @@ def _parse_words(text: str) -> date | None:
     pattern = "".join(order)
     if pattern in ("MNY", "NMY"):  # Mar 5, 2021 / 5 March 2021
         return _make(int(numbers[1]), month, int(numbers[0]))
+    if pattern == "NMN" and len(numbers[1]) == 2:  # 05-Sep-21
+        return _make(_two_digit_year(numbers[1]), month, int(numbers[0]))
     if pattern == "YMN":  # 2021 March 5
         return _make(int(numbers[0]), month, int(numbers[1]))
     if pattern in ("MY", "YM"):
@@ -130,6 +136,8 @@ def parse_date(text: str) -> date | None:
     s = _TIME_RE.sub("", s).strip(" ,;.-")
     if not s:
         return None
+    if s == "nan":  # a missing cell; dateparser reads "nan" as 1 August of the current year
+        return _make(REFERENCE_YEAR, 8, 1)
     m = _YMD_RE.fullmatch(s)
     if m:
         year, month = int(m.group(1)), int(m.group(3))
@@ -146,9 +154,14 @@ def parse_date(text: str) -> date | None:
         return _make(year, first, second)
     if _YEAR_RE.fullmatch(s):
         return _make(int(s), 1, 1)
+    m = _MY_RE.fullmatch(s)
+    if m:
+        return _make(int(m.group(2)), int(m.group(1)), 1)
     m = _ZH_RE.fullmatch(s)
     if m:
-        year = int(m.group(1)) if m.group(1) else REFERENCE_YEAR
+        year = _two_digit_year(m.group(1)) if m.group(1) else REFERENCE_YEAR
+        if m.group(3) is None and m.group(1) and m.group(2).startswith("0"):
+            return None  # dateparser reads "2023年05月" as nothing (but "2023年05月10日" fine)
         return _make(year, int(m.group(2)), int(m.group(3)) if m.group(3) else 1)
     if s.isascii():
         return _parse_words(s)

@@ -28,7 +28,8 @@ __all__ = ["extract_frame", "extract_table", "read_markdown_table", "render_mark
 
 _BLOCK_RE = re.compile(r"```markdown(.*?)```", re.DOTALL)
 _PIPE_RUN_RE = re.compile(r"(?:\|.*\n?)+")
-_FILLER = frozenset("|- :")
+_FILLER = "|- :"
+_CELL_SPACE_RE = re.compile(r"\s*\|\s*")
 _LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")
 
 
@@ -40,20 +41,27 @@ def _table_lines(text: str, lower_header: bool = True) -> list[str]:
     kept = []
     for line in lines:
         line = line.strip()
-        if "|" not in line or set(line) <= _FILLER:
+        # ``not line.strip("|- :")``: every character is one of "|- :" (alignment row, blank).
+        if "|" not in line or not line.strip(_FILLER):
             continue
-        kept.append("|".join(part.strip() for part in line.split("|")))
+        # Strip every cell: the same as splitting on "|", str.strip() and joining again
+        # (``\s`` and str.strip() share Python's definition of whitespace).
+        kept.append(_CELL_SPACE_RE.sub("|", line))
     return kept
 
 
-def _table_text(response: str) -> str | None:
-    """Step 1 above: the part of the response that holds the table, or ``None``."""
+def _table_lines_of(response: str, lower_header: bool = True) -> list[str] | None:
+    """Steps 1-2 above: the table lines of the response, or ``None`` without a table."""
     blocks = _BLOCK_RE.findall(response)
     if blocks:
+        first_lines = None
         for block in blocks:
-            if _table_lines(block):
-                return block
-        return blocks[0]
+            lines = _table_lines(block, lower_header)
+            if lines:
+                return lines
+            if first_lines is None:
+                first_lines = lines
+        return first_lines
     first = response.find("|")
     if first < 0 or response.count("|") < 4:
         return None
@@ -63,7 +71,7 @@ def _table_text(response: str) -> str | None:
     if end < 0:
         end = len(response)
     match = _PIPE_RUN_RE.search(response, start, end)
-    return match.group(0) if match else None
+    return _table_lines(match.group(0), lower_header) if match else None
 
 
 def extract_frame(response: str) -> Frame | None:
@@ -72,10 +80,7 @@ def extract_frame(response: str) -> Frame | None:
     ``None`` covers every way the official evaluator fails to read a table: no table at all, no
     line with a ``|``, an unclosed quote, a row wider than the header and the first row.
     """
-    text = _table_text(response)
-    if text is None:
-        return None
-    lines = _table_lines(text)
+    lines = _table_lines_of(response)
     if not lines:
         return None
     try:
@@ -108,8 +113,7 @@ def read_markdown_table(text: str) -> tuple[list[str], list[list[str]]]:
     Same rules as :func:`extract_table` except that the header keeps its case and spaces.
     Raises :class:`~.pdtable.TableParseError` when there is no readable table.
     """
-    located = _table_text(text)
-    lines = _table_lines(located, lower_header=False) if located is not None else []
+    lines = _table_lines_of(text, lower_header=False)
     if not lines:
         raise TableParseError("no markdown table found")
     records, starts = tokenize("\n".join(lines), "|")
@@ -143,7 +147,7 @@ def render_markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]])
         if len(row) != width:
             raise ValueError(f"row has {len(row)} cells, the header has {width}: {row!r}")
         cells = [_render_cell(str(c)) for c in row]
-        if all(set(c) <= _FILLER for c in cells) and cells:
+        if cells and all(not c.strip(_FILLER) for c in cells):
             cells[0] = f'"{cells[0]}"'  # "" or "-" still reads back as the same cell
         lines.append("| " + " | ".join(cells) + " |")
     return "```markdown\n" + "\n".join(lines) + "\n```"

@@ -80,7 +80,7 @@ PREPROCESSORS: dict[str, Callable[[str], str]] = {
 
 
 def exact_match(response: str, target: str) -> float:
-    return 1.0 if response.lower() == target.lower() else 0.0
+    return 1.0 if response == target or response.lower() == target.lower() else 0.0
 
 
 def _to_number(text: str) -> float | None:

@@ -55,7 +55,7 @@ _FALSE = frozenset({"False", "FALSE", "false"})
 # The C parser's number grammar: ASCII digits and ASCII whitespace only (Python's int()/float()
 # accept Unicode digits, underscores and "nan", which pandas does not).
 _FLOAT_RE = re.compile(
-    r"[ \t\n\r\f\v]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t\n\r\f\v]*\Z"
+    r"[ \t\n\r\f\v]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?([0-9]+))?[ \t\n\r\f\v]*\Z"
 )
 _INF_WORDS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
@@ -71,16 +71,61 @@ def tokenize(text: str, sep: str) -> tuple[list[list[str]], list[int]]:
     Returns the records and, for each, the 1-based line number where it starts (for error
     messages). Raises :class:`TableParseError` for a quoted field that never closes.
     """
-    if '"' not in text and "\r" not in text:
-        records: list[list[str]] = []
-        starts: list[int] = []
-        for number, line in enumerate(text.split("\n"), start=1):
-            if not line or (sep not in " \t" and not line.strip(" \t")):
-                continue  # blank or whitespace-only line: skipped
+    if "\r" in text or sep in ' \t"\n':
+        return _tokenize_slow(text, sep)
+    records: list[list[str]] = []
+    starts: list[int] = []
+    lines = text.split("\n")
+    n_lines = len(lines)
+    k = 0
+    while k < n_lines:
+        line = lines[k]
+        k += 1
+        if not line or not line.strip(" \t"):
+            continue  # blank or whitespace-only line: skipped
+        starts.append(k)
+        if '"' not in line:
             records.append(line.split(sep))
-            starts.append(number)
-        return records, starts
-    return _tokenize_slow(text, sep)
+            continue
+        # A line with quotes: walk its fields; a quoted field may run on over later lines.
+        fields: list[str] = []
+        pos = 0
+        while True:
+            if line.startswith('"', pos):
+                chunks: list[str] = []
+                pos += 1
+                while True:
+                    close = line.find('"', pos)
+                    if close < 0:  # the quoted field goes on to the next line
+                        chunks.append(line[pos:])
+                        if k >= n_lines:
+                            raise TableParseError(
+                                f"EOF inside a quoted field starting at line {starts[-1]}"
+                            )
+                        chunks.append("\n")
+                        line = lines[k]
+                        k += 1
+                        pos = 0
+                        continue
+                    chunks.append(line[pos:close])
+                    pos = close + 1
+                    if line.startswith('"', pos):  # doubled quote: a literal one
+                        chunks.append('"')
+                        pos += 1
+                        continue
+                    break
+                end = line.find(sep, pos)
+                # Text after the closing quote is kept, up to the next separator.
+                chunks.append(line[pos:] if end < 0 else line[pos:end])
+                fields.append("".join(chunks))
+            else:
+                end = line.find(sep, pos)
+                fields.append(line[pos:] if end < 0 else line[pos:end])
+            if end < 0:
+                break
+            pos = end + 1
+        records.append(fields)
+    return records, starts
 
 
 # States of the slow tokenizer (names follow pandas' tokenizer.c).
@@ -135,14 +180,9 @@ def _tokenize_slow(text: str, sep: str) -> tuple[list[list[str]], list[int]]:
             continue
         if state == _EAT_CRNL_NOP:
             state = _START_RECORD
+            line_no += 1
             if c == "\n":
-                line_no += 1
                 i += 1
-            elif c == sep:
-                line_no += 1
-                i += 1  # pandas swallows a delimiter right after a skipped "\r" line
-            else:
-                line_no += 1
             continue
         if state == _EAT_CRNL:
             records.append(fields)
@@ -299,6 +339,8 @@ def build_frame(records: Sequence[Sequence[str]], starts: Sequence[int] | None =
             where = f"line {starts[k]}" if starts is not None else f"data row {k}"
             raise TableParseError(f"expected {width} fields in {where}, saw {len(row)}")
     lead = max(0, len(data[0]) - len(header))  # pandas' implicit index
+    if lead == 0 and all(len(row) == len(names) for row in data):
+        return Frame(tuple(names), tuple(zip(*data)))
     columns = []
     for j in range(len(names)):
         pos = lead + j
@@ -367,8 +409,7 @@ def _xstrtod(word: str) -> float:
     if sign == "-":
         number = -number
     if exp_part:
-        exp_digits = exp_part.lstrip("+-")[:17]  # pandas reads at most 17 exponent digits
-        n = int(exp_digits)
+        n = int(exp_part.lstrip("+-"))
         exponent += -n if exp_part.startswith("-") else n
     if exponent > 308:
         return math.inf
@@ -385,8 +426,14 @@ def _xstrtod(word: str) -> float:
     return number
 
 
+_NUMBER_START = frozenset("0123456789+-. \t\n\r\f\v")
+
+
 def _float_value(word: str) -> float | None:
-    if _FLOAT_RE.match(word):
+    m = _FLOAT_RE.match(word) if word[:1] in _NUMBER_START else None
+    if m is not None:
+        if m.group(1) is not None and len(m.group(1)) > 17:
+            return None  # pandas reads at most 17 exponent digits; the rest is "garbage"
         value = _xstrtod(word)
         return None if math.isinf(value) else value  # pandas: overflow is a parse error
     if word.lower() in _INF_WORDS:
@@ -400,6 +447,8 @@ _INVALID, _OVERFLOW = "invalid", "overflow"
 
 def _parse_int(word: str, low: int, high: int) -> int | str:
     """pandas' ``str_to_int64``: the digit run is checked for overflow before the rest."""
+    if word[:1] not in _NUMBER_START:
+        return _INVALID
     m = _INT_PREFIX_RE.match(word)
     if m is None:
         return _INVALID

@@ -32,10 +32,11 @@ pipeline entry, an unknown preprocess step or metric) raises, as does any scorer
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from operator import itemgetter
 from statistics import fmean
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..tasks import Task, norm_column
 from .extract import extract_frame
@@ -94,13 +95,17 @@ def _map_keys(values: list[str], reference: list[str], judge: Judge | None) -> d
     return {v: by_norm[norm_str(v)] for v in values if norm_str(v) in by_norm}
 
 
-def _dedup(rows: list[tuple[str, ...]], key_idx: Sequence[int]) -> list[tuple[str, ...]]:
-    seen: set[tuple[str, ...]] = set()
+def _dedup(
+    rows: list[tuple[str, ...]], key_of: Callable[[tuple[str, ...]], Any]
+) -> list[tuple[str, ...]]:
+    """Keep the first row of every key (pandas' ``drop_duplicates(subset=key, keep="first")``)."""
+    seen: set[Any] = set()
     kept = []
+    add = seen.add
     for row in rows:
-        key = tuple(row[i] for i in key_idx)
+        key = key_of(row)
         if key not in seen:
-            seen.add(key)
+            add(key)
             kept.append(row)
     return kept
 
@@ -134,8 +139,9 @@ def score_response(task: Task, response: str, judge: Judge | None = None) -> Sco
         gold_cols.append(g_values)
         resp_cols.append(r_values)
     key_idx = [required.index(u) for u in task.unique_columns]
-    gold_rows = _dedup(list(zip(*gold_cols)), key_idx)
-    resp_rows = _dedup(list(zip(*resp_cols)), key_idx)
+    key_of = itemgetter(*key_idx)  # a cell for one key column, a tuple for several
+    gold_rows = _dedup(list(zip(*gold_cols)), key_of)
+    resp_rows = _dedup(list(zip(*resp_cols)), key_of)
 
     # Steps 5-6: key alignment, then preprocessing, column by column.
     pipeline = task.eval_pipeline
@@ -166,14 +172,14 @@ def score_response(task: Task, response: str, judge: Judge | None = None) -> Sco
     )
 
     # Step 7 (fix): one row per preprocessed key on each side.
-    gold_rows = _dedup(gold_rows, key_idx)
-    resp_rows = _dedup(resp_rows, key_idx)
+    gold_rows = _dedup(gold_rows, key_of)
+    resp_rows = _dedup(resp_rows, key_of)
 
     # Step 8: inner join on the key, then cell scores.
-    gold_by_key = {tuple(row[i] for i in key_idx): row for row in gold_rows}
+    gold_by_key = {key_of(row): row for row in gold_rows}
     pairs = []
     for row in resp_rows:
-        match = gold_by_key.get(tuple(row[i] for i in key_idx))
+        match = gold_by_key.get(key_of(row))
         if match is not None:
             pairs.append((row, match))
     n_pairs = len(pairs)
@@ -194,7 +200,7 @@ def score_response(task: Task, response: str, judge: Judge | None = None) -> Sco
                 fn = METRICS[metric]
                 crit = spec.criterion
                 scores = [fn(r[j], g[j], crit) for r, g in pairs]  # type: ignore[arg-type]
-            cell = [min(a, b) for a, b in zip(cell, scores)]
+            cell = scores if len(spec.metric) == 1 else [min(a, b) for a, b in zip(cell, scores)]
         tp_items += sum(cell)
         row_scores = [min(a, b) for a, b in zip(row_scores, cell)]
 
