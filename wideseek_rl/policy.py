@@ -4,15 +4,15 @@ Prompts are built incrementally and never re-tokenise generated text. An agent's
 is its rendered conversation (chat template with the env's tool schemas, generation prompt on).
 Every later prompt is
 
-    previous prompt + previous completion tokens + tokens(gap + tail)
+    previous prompt + previous completion tokens + tokens(tail)
 
-where `tail` is the text the chat template renders after the agent's previous assistant message
-(the env's replies and the next generation prompt) and `gap` closes the previous assistant turn
-as the template would (for Qwen-style templates "\\n" after an `<|im_end|>` the model wrote, or
-"<|im_end|>\\n" after a completion cut by the token limit). This needs a chat template whose
-rendering of a conversation is a string prefix of the rendering of any extension of it; a
-template that is not (Qwen3's own, which drops earlier reasoning) raises a clear error, and
-`chat_template=` lets you pass one that is.
+where `tail` is what the chat template writes after the agent's previous assistant message: the
+end of that assistant turn, the env's new messages and the next generation prompt. It is found
+by rendering the conversation with the previous assistant message replaced by a sentinel and
+taking the text after the sentinel, so it works with templates that render history differently
+from the live turn (Qwen3's drops earlier reasoning). When the completion ended with a stop token
+whose text opens the tail (`<|im_end|>`), that text is not repeated; a completion cut by the
+token limit gets the template's end-of-turn text as prompt tokens.
 
 An agent whose prompt leaves no room in `max_context_tokens` generates nothing: its action is
 the empty string (the env then sees an empty turn), and `overflows` counts it.
@@ -82,8 +82,9 @@ class LLMPolicy:
             self.max_context_tokens = 32768
         self.chat_template = chat_template
         self.overflows = 0
+        self._seed: int | None = sampling.seed
+        self._calls = 0
         self._contexts: dict[Hashable, _Context] = {}
-        self._eot = self._end_of_turn_text()
 
     # ------------------------------------------------------------------ rendering
 
@@ -99,14 +100,6 @@ class LLMPolicy:
             add_generation_prompt=generation_prompt,
             chat_template=self.chat_template,
         )
-
-    def _end_of_turn_text(self) -> str:
-        """What the template writes after an assistant message's content (e.g. "<|im_end|>\\n")."""
-        convo = [{"role": "user", "content": "u"}, {"role": "assistant", "content": _SENTINEL}]
-        text = self.render(convo, [], generation_prompt=False)
-        if _SENTINEL not in text:
-            raise ValueError("the chat template does not render assistant message content verbatim")
-        return text.split(_SENTINEL, 1)[1]
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
@@ -124,17 +117,14 @@ class LLMPolicy:
                 f"agent {ctx.agent_id}: message {n} should be the agent's own reply (role "
                 f"'assistant'), got role {messages[n].get('role')!r}"
             )
-        head = self.render(messages[: n + 1], tools, generation_prompt=False)
-        full = self.render(messages, tools, generation_prompt=True)
-        if not full.startswith(head):
-            raise ValueError(
-                "the chat template is not prefix-stable (rendering a longer conversation changes "
-                "the text of earlier messages); pass a prefix-stable chat_template to LLMPolicy"
-            )
-        gap = self._eot
-        if ctx.last_stop_text and gap.startswith(ctx.last_stop_text):
-            gap = gap[len(ctx.last_stop_text) :]
-        return gap + full[len(head) :]
+        probe = [*messages[:n], {"role": "assistant", "content": _SENTINEL}, *messages[n + 1 :]]
+        parts = self.render(probe, tools, generation_prompt=True).split(_SENTINEL)
+        if len(parts) != 2:
+            raise ValueError("the chat template does not render assistant content verbatim")
+        tail = parts[1]
+        if ctx.last_stop_text and tail.startswith(ctx.last_stop_text):
+            tail = tail[len(ctx.last_stop_text) :]
+        return tail
 
     # ------------------------------------------------------------------ acting
 
@@ -167,7 +157,7 @@ class LLMPolicy:
                 continue
             outs = self.engine.generate(
                 [contexts[i].tokens.tolist() for i in idx],
-                replace(self.sampling, max_new_tokens=room),
+                self._sampling(room),
             )
             for i, out in zip(idx, outs):
                 completions[i] = (list(out.token_ids), list(out.logprobs), out.finish_reason)
@@ -209,6 +199,19 @@ class LLMPolicy:
             )
             for start, n, lp, finish in ctx.turns
         )
+
+    def set_seed(self, seed: int | None) -> None:
+        """Seed the sampling of the following `act` calls: call k samples with a seed derived
+        from (seed, k), so a rollout replays exactly whatever ran before it. None: unseeded."""
+        self._seed = seed
+        self._calls = 0
+
+    def _sampling(self, max_new_tokens: int) -> SamplingParams:
+        seed = None
+        if self._seed is not None:
+            seed = int(np.random.SeedSequence([self._seed, self._calls]).generate_state(1)[0])
+            self._calls += 1
+        return replace(self.sampling, max_new_tokens=max_new_tokens, seed=seed)
 
     def reset(self) -> None:
         """Forget every agent (for example after an aborted rollout)."""

@@ -83,18 +83,31 @@ class RolloutRunner:
         self._pool: list[Any] = []
 
     def run(
-        self, tasks: Sequence[Mapping[str, Any]], group_size: int, *, seed: int, step: int = 0
+        self,
+        tasks: Sequence[Mapping[str, Any]],
+        group_size: int,
+        *,
+        seed: int,
+        step: int = 0,
+        task_indices: Sequence[int] | None = None,
     ) -> list[Episode]:
-        """`group_size` episodes of every task (reset options); returns them task-major."""
+        """`group_size` episodes of every task (reset options); returns them task-major.
+
+        `task_indices` are the tasks' positions in the whole step (over all ranks); with `seed`
+        and `step` they fix every env seed, so a task gets the same episodes on any rank."""
         if group_size < 1:
             raise ValueError(f"group_size must be >= 1, got {group_size}")
+        indices = list(range(len(tasks))) if task_indices is None else list(task_indices)
+        if len(indices) != len(tasks):
+            raise ValueError(f"{len(tasks)} tasks but {len(indices)} task indices")
         n = len(tasks) * group_size
         while len(self._pool) < n:
             self._pool.append(self.make_env())
         slots = []
         for t, options in enumerate(tasks):
             for g in range(group_size):
-                slot = _Slot(self._pool[len(slots)], t, g, episode_seed(seed, step, t, g))
+                slot = _Slot(self._pool[len(slots)], t, g,
+                             episode_seed(seed, step, indices[t], g))
                 obs, infos = slot.env.reset(seed=slot.seed, options=dict(options))
                 self._observe(slot, obs, infos)
                 slots.append(slot)
@@ -103,13 +116,13 @@ class RolloutRunner:
         try:
             live = [i for i, s in enumerate(slots) if not self._check_done(s)]
             for i in set(range(n)) - set(live):
-                episodes[i] = self._finish(slots[i], i, tasks)
+                episodes[i] = self._finish(slots[i], i, tasks, indices)
             while live:
                 self._step_all(slots, live)
                 still = []
                 for i in live:
                     if self._check_done(slots[i]):
-                        episodes[i] = self._finish(slots[i], i, tasks)
+                        episodes[i] = self._finish(slots[i], i, tasks, indices)
                         bar.update(1)
                     else:
                         still.append(i)
@@ -168,7 +181,8 @@ class RolloutRunner:
         slot.done = not slot.env.agents
         return slot.done
 
-    def _finish(self, slot: _Slot, i: int, tasks: Sequence[Mapping[str, Any]]) -> Episode:
+    def _finish(self, slot: _Slot, i: int, tasks: Sequence[Mapping[str, Any]],
+                indices: Sequence[int]) -> Episode:
         traces = []
         for agent in slot.infos:
             turns = self.policy.take_turns((i, agent))
@@ -180,7 +194,7 @@ class RolloutRunner:
         final = slot.infos.get(self.reward_agent, {}) if self.reward_agent else {}
         return Episode(
             task_id=task_id_of(tasks[slot.task_index], slot.task_index),
-            task_index=slot.task_index,
+            task_index=indices[slot.task_index],
             group=slot.group,
             seed=slot.seed,
             score=slot.score,

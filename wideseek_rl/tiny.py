@@ -7,13 +7,13 @@
   English words, the chat markup, JSON tool calls, markdown tables and the toy env's words;
 - a chat template in the Qwen/Hermes convention that renders tool schemas (`<tools>`), tool
   calls (`<tool_call>{"name": ..., "arguments": ...}</tool_call>`) and tool messages
-  (`<tool_response>`), written so that rendering a conversation and then a longer one that
-  extends it gives a string prefix (the LLM policy relies on this to build prompts incrementally);
+  (`<tool_response>`, consecutive ones grouped in one user turn); a conversation that ends with
+  an assistant message renders as a string prefix of any extension of it;
 - a randomly initialised Qwen3 model: hidden 64, 2 layers, 2 heads of size 32 (vLLM needs a
   head size of at least 32), tied embeddings, 32k positions.
 
-The build is deterministic (same seed, same bytes) and takes well under a second; a directory
-already built with the same recipe is reused.
+The build is deterministic (same seed, same bytes; the tokenizer does not depend on the seed)
+and takes well under a second; a directory already built with the same recipe is reused.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def _recipe_hash(seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _train_tokenizer(seed: int):
+def _train_tokenizer():
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -144,7 +144,7 @@ def _train_tokenizer(seed: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus_lines(seed), trainer=trainer)
+    tok.train_from_iterator(_corpus_lines(0), trainer=trainer)
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in MARKUP_TOKENS])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -180,7 +180,7 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not a tiny-model directory")
 
-    tokenizer = _train_tokenizer(seed)
+    tokenizer = _train_tokenizer()  # the same for every seed: only the weights differ
     im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     config = Qwen3Config(

@@ -24,10 +24,12 @@ Observations
     of the agent's tools.
 
 Rewards
-    Paid to the lead when the episode ends: the mean over helpers of the best
-    `difflib.SequenceMatcher` ratio between the keyword and a word of the helper's reply (1.0 for
-    the exact word, 0.0 for a helper that failed or never ran). Other agents get 0. The lead's
-    final `infos` carry `score` and `hits` (helpers that said the exact keyword).
+    Paid to the lead when the episode ends: the mean over helpers of a `difflib.SequenceMatcher`
+    similarity between the keyword and the helper's reply — with `scoring="word"` the best ratio
+    over the reply's words (1.0 when the word appears), with `scoring="reply"` the ratio to the
+    whole reply (1.0 only when the reply is exactly the word) — and 0.0 for a helper that failed
+    or never ran. Other agents get 0. The lead's final `infos` carry `score` and `hits` (helpers
+    that scored 1.0).
 
 Termination and truncation
     Helpers terminate after one reply; the lead after its final answer or when its turn budget
@@ -36,7 +38,8 @@ Termination and truncation
     "context"`; a failed helper scores 0 and the lead is told. Nothing is truncated.
 
 Arguments
-    `width` (helpers per delegation, default 2), `lenient` (default True), `max_context_chars`
+    `width` (helpers per delegation, default 2), `keywords` (one task per keyword, default the 16
+    of `KEYWORDS`), `scoring` ("word" or "reply"), `lenient` (default True), `max_context_chars`
     (default 100_000), `max_reply_chars` (a helper reply is cut to this many characters in the
     lead's tool message, default 200).
 
@@ -53,7 +56,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -121,6 +124,15 @@ def keyword_similarity(keyword: str, reply: str) -> float:
     return max((difflib.SequenceMatcher(None, w, keyword).ratio() for w in words), default=0.0)
 
 
+def reply_similarity(keyword: str, reply: str) -> float:
+    """SequenceMatcher ratio between `keyword` and the whole reply (lower-cased, stripped):
+    1.0 only for a reply that is exactly the keyword."""
+    return difflib.SequenceMatcher(None, reply.lower().strip(), keyword).ratio()
+
+
+SCORERS = {"word": keyword_similarity, "reply": reply_similarity}
+
+
 def parse_delegate(text: str) -> list[str] | None:
     """Tasks of the first valid `delegate` tool call in `text`, or None."""
     for raw in _TOOL_CALL.findall(text):
@@ -156,12 +168,18 @@ class KeywordRelayEnv(ParallelEnv):
     LEAD_TURNS = 3
 
     def __init__(
-        self, width: int = 2, lenient: bool = True, max_context_chars: int = 100_000,
-        max_reply_chars: int = 200,
+        self, width: int = 2, keywords: Sequence[str] = KEYWORDS, scoring: str = "word",
+        lenient: bool = True, max_context_chars: int = 100_000, max_reply_chars: int = 200,
     ):
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
+        if not keywords or any(not k or not k.isalpha() or not k.islower() for k in keywords):
+            raise ValueError(f"keywords must be non-empty lower-case words, got {keywords!r}")
+        if scoring not in SCORERS:
+            raise ValueError(f"scoring must be one of {sorted(SCORERS)}, got {scoring!r}")
         self.width = width
+        self.keywords = tuple(keywords)
+        self.scoring = scoring
         self.lenient = lenient
         self.max_context_chars = max_context_chars
         self.max_reply_chars = max_reply_chars
@@ -177,7 +195,7 @@ class KeywordRelayEnv(ParallelEnv):
     @property
     def task_ids(self) -> list[str]:
         """One task per keyword: `relay-<keyword>`."""
-        return [f"relay-{k}" for k in KEYWORDS]
+        return [f"relay-{k}" for k in self.keywords]
 
     def observation_space(self, agent: str) -> gymnasium.Space:
         self._check_agent(agent, live=False)
@@ -199,7 +217,7 @@ class KeywordRelayEnv(ParallelEnv):
             self._rng = np.random.default_rng(seed)
         task_id = (options or {}).get("task_id")
         if task_id is None:
-            self._keyword = str(self._rng.choice(KEYWORDS))
+            self._keyword = str(self._rng.choice(self.keywords))
         elif task_id in self.task_ids:
             self._keyword = task_id.removeprefix("relay-")
         else:
@@ -314,7 +332,7 @@ class KeywordRelayEnv(ParallelEnv):
             return 0.0, 0
         sims = [
             0.0 if self._state[a].failed or self._state[a].reply is None
-            else keyword_similarity(self._keyword or "", self._state[a].reply or "")
+            else SCORERS[self.scoring](self._keyword or "", self._state[a].reply or "")
             for a in subs
         ]
         return float(np.mean(sims)), sum(s == 1.0 for s in sims)

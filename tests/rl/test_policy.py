@@ -1,0 +1,155 @@
+"""LLMPolicy: incremental prompts that keep generated tokens verbatim, overflow, bad observations.
+
+Most tests drive the real tiny engine through the toy env. Where a test needs a completion with
+exact chosen tokens (a non-canonical segmentation, a cut completion), a replay engine returns
+them: it implements the same `GenerationEngine` protocol and records the prompts it was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from wideseek_env.policies.base import AgentRequest, Policy
+from wideseek_rl.engines.base import Completion, SamplingParams
+from wideseek_rl.policy import LLMPolicy
+from wideseek_rl.toy_env import KeywordRelayEnv
+
+
+class ReplayEngine:
+    """Answers call k with `script[k]` (a list of token-id lists, one per prompt)."""
+
+    def __init__(self, script: Sequence[Sequence[Sequence[int]]], stop_ids: Sequence[int]):
+        self.script = list(script)
+        self.stop_ids = set(stop_ids)
+        self.prompts: list[list[list[int]]] = []
+
+    def generate(self, prompts, sampling):
+        self.prompts.append([list(p) for p in prompts])
+        answers = self.script[len(self.prompts) - 1]
+        return [Completion(tuple(ids), tuple(-1.0 for _ in ids),
+                           "stop" if ids and ids[-1] in self.stop_ids else "length")
+                for ids in answers]
+
+    def load_weights(self, weights):
+        pass
+
+    def close(self):
+        pass
+
+
+def request(key, messages, tools=()):
+    return AgentRequest(key=key, role="lead", messages=messages, tools=tools,
+                        info={"agent_id": "lead"})
+
+
+def test_is_a_policy_and_prompts_extend_verbatim_through_an_episode(tiny_engine, tiny_tokenizer):
+    policy = LLMPolicy(tiny_engine, tiny_tokenizer, SamplingParams(max_new_tokens=10, seed=0))
+    assert isinstance(policy, Policy)
+    env = KeywordRelayEnv(width=2)
+    obs, infos = env.reset(seed=0, options={"task_id": "relay-blue"})
+    while env.agents:
+        acting = [a for a in env.agents if infos[a]["needs_action"]]
+        reqs = [AgentRequest(key=a, role=infos[a]["role"], messages=obs[a],
+                             tools=env.tool_schemas(a), info={"agent_id": a}) for a in acting]
+        actions = policy.act(reqs)
+        obs, _, _, _, new_infos = env.step({r.key: act.action for r, act in zip(reqs, actions)})
+        infos.update(new_infos)
+    lead = policy.take_turns("lead")
+    assert len(lead) == 2 and policy.take_turns("lead") == ()
+    first, second = lead
+    n = len(first.prompt_ids) + len(first.completion_ids)
+    assert np.array_equal(second.prompt_ids[: len(first.prompt_ids)], first.prompt_ids)
+    assert np.array_equal(second.prompt_ids[len(first.prompt_ids) : n], first.completion_ids)
+    # The first prompt is exactly the rendered conversation with the env's tools.
+    text = tiny_tokenizer.apply_chat_template(
+        obs["lead"][:2], tools=env.tool_schemas("lead"), tokenize=False, add_generation_prompt=True)
+    assert tiny_tokenizer.decode(first.prompt_ids) == text
+    # The added tokens are the env's tool message and the generation prompt, nothing else.
+    added = tiny_tokenizer.decode(second.prompt_ids[n:])
+    expected_tail = "<|im_start|>user\n<tool_response>\n" + obs["lead"][3]["content"] + \
+        "\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
+    closing = "<|im_end|>\n" if first.finish_reason == "length" else "\n"
+    assert added == closing + expected_tail
+    for turn in lead:
+        assert turn.agent_id == "lead" and turn.role == "lead"
+        assert len(turn.logprobs) == len(turn.completion_ids) and np.all(turn.logprobs <= 0)
+        assert not turn.prompt_ids.flags.writeable
+    subs = [policy.take_turns(f"sub_{i}") for i in range(2)]
+    assert all(len(t) == 1 and t[0].role == "subagent" for t in subs)
+
+
+def test_generated_tokens_are_never_retokenised(tiny_tokenizer):
+    im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    # "blue" spelled letter by letter: re-tokenising the text would merge it into one token.
+    letters = [tiny_tokenizer.convert_tokens_to_ids(c) for c in "blue"]
+    assert len(tiny_tokenizer.encode("blue", add_special_tokens=False)) == 1
+    engine = ReplayEngine([[[*letters, im_end]], [[im_end]]], stop_ids=[im_end])
+    policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=8))
+    convo = [{"role": "user", "content": "say blue"}]
+    (action,) = policy.act([request("k", convo)])
+    assert action.action == "blue" and action.completion_tokens == 5
+    convo += [{"role": "assistant", "content": "blue"}, {"role": "user", "content": "again"}]
+    policy.act([request("k", convo)])
+    first_prompt, second_prompt = engine.prompts[0][0], engine.prompts[1][0]
+    assert second_prompt[: len(first_prompt) + 5] == [*first_prompt, *letters, im_end]
+    assert tiny_tokenizer.decode(second_prompt[len(first_prompt) + 5 :]) == \
+        "\n<|im_start|>user\nagain<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_a_cut_completion_is_closed_with_prompt_tokens(tiny_tokenizer):
+    im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    word = tiny_tokenizer.encode(" apple", add_special_tokens=False)
+    engine = ReplayEngine([[word * 3], [[im_end]]], stop_ids=[im_end])
+    policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=3 * len(word)))
+    convo = [{"role": "user", "content": "go"}]
+    policy.act([request(0, convo)])
+    convo += [{"role": "assistant", "content": " apple apple apple"},
+              {"role": "tool", "content": "ok"}]
+    policy.act([request(0, convo)])
+    first, second = engine.prompts[0][0], engine.prompts[1][0]
+    tail = tiny_tokenizer.decode(second[len(first) + 3 * len(word) :])
+    assert tail.startswith("<|im_end|>\n<|im_start|>user\n<tool_response>\nok")
+    (t1, t2) = policy.take_turns(0)
+    assert t1.finish_reason == "length" and t2.finish_reason == "stop"
+
+
+def test_overflowing_agents_generate_nothing(tiny_engine, tiny_tokenizer):
+    policy = LLMPolicy(tiny_engine, tiny_tokenizer, SamplingParams(max_new_tokens=50, seed=0),
+                       max_context_tokens=30)
+    short = [{"role": "user", "content": "hi"}]
+    long = [{"role": "user", "content": "apple " * 40}]
+    a_short, a_long = policy.act([request("s", short), request("l", long)])
+    assert a_long.action == "" and a_long.completion_tokens == 0 and a_long.prompt_tokens > 30
+    assert 0 < a_short.completion_tokens <= 30 - a_short.prompt_tokens  # capped by the room left
+    assert policy.overflows == 1
+    assert policy.take_turns("l") == ()
+
+
+def test_observations_must_be_append_only(tiny_tokenizer):
+    im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    engine = ReplayEngine([[[im_end]]] * 3, stop_ids=[im_end])
+    policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=4))
+    policy.act([request("a", [{"role": "user", "content": "one"}])])
+    with pytest.raises(ValueError, match="append-only"):
+        policy.act([request("a", [{"role": "user", "content": "changed"},
+                                  {"role": "assistant", "content": ""},
+                                  {"role": "user", "content": "two"}])])
+    policy.reset()
+    policy.act([request("b", [{"role": "user", "content": "one"}])])
+    with pytest.raises(ValueError, match="role 'assistant'"):
+        policy.act([request("b", [{"role": "user", "content": "one"},
+                                  {"role": "user", "content": "two"}])])
+
+
+def test_seeded_policy_replays(tiny_engine, tiny_tokenizer):
+    convo = [{"role": "user", "content": "say something"}]
+    texts = []
+    for _ in range(2):
+        policy = LLMPolicy(tiny_engine, tiny_tokenizer, SamplingParams(max_new_tokens=8))
+        policy.set_seed(123)
+        texts.append([policy.act([request(i, convo)])[0].action for i in range(3)])
+    assert texts[0] == texts[1]
+    assert len(set(texts[0])) > 1  # successive calls draw different samples

