@@ -256,7 +256,7 @@ def read_gold_csv(path: str | os.PathLike[str]) -> GoldTable:
     from .scoring.pdtable import TableParseError, tokenize
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")  # keep "\r\n" inside cells, as pandas does
     except UnicodeDecodeError as exc:
         raise TaskFormatError(path, None, None, f"not UTF-8: {exc}") from None
     text = text.removeprefix("\ufeff")

@@ -138,16 +138,20 @@ def render_markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]])
     starts with ``"`` or contains ``|`` is written CSV-quoted (``"a|b"``), which the official
     evaluator's reader (pandas) turns back into the cell text; a row whose cells are all made of
     ``-``, ``:`` and spaces (or empty) gets its first cell quoted so it is not taken for an
-    alignment row.
+    alignment row. A cell containing ```` ``` ```` would end the block early; no escape exists for
+    it in the official reader, so avoid such cells.
     """
     width = len(columns)
-    lines = ["| " + " | ".join(_render_cell(c) for c in columns) + " |"]
-    lines.append("|" + "---|" * width)
+
+    def line(values: Sequence[str]) -> str:
+        cells = [_render_cell(str(c)) for c in values]
+        if cells and all(not c.strip(_FILLER) for c in cells):
+            cells[0] = f'"{cells[0]}"'  # "" or "-" still reads back as the same cell
+        return "| " + " | ".join(cells) + " |"
+
+    lines = [line(columns), "|" + "---|" * width]
     for row in rows:
         if len(row) != width:
             raise ValueError(f"row has {len(row)} cells, the header has {width}: {row!r}")
-        cells = [_render_cell(str(c)) for c in row]
-        if cells and all(not c.strip(_FILLER) for c in cells):
-            cells[0] = f'"{cells[0]}"'  # "" or "-" still reads back as the same cell
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(line(row))
     return "```markdown\n" + "\n".join(lines) + "\n```"
