@@ -54,6 +54,14 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process so far (less load-dependent than wall time)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def isolate_splits(tables: Sequence[SourceTable]) -> tuple[list[SourceTable], set[str]]:
     """Drop training rows whose key is a test entity; return the tables and the test keys."""
     test_keys = {norm_text(r[0]) for t in tables if t.split == "test" for r in t.rows}
@@ -215,6 +223,7 @@ def build_world(
             "answerability": answer, "recall_at_3": recall,
             "build": {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
                       "seconds_total": round(time.perf_counter() - t0, 2),
+                      "cpu_seconds_process": round(_cpu_seconds(), 1),
                       "peak_rss_mib": round(_peak_rss_mib(), 1)},
             **(card or {}),
         }
