@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from wideseek_rl.engines.base import Completion
 from wideseek_rl.tiny import build_tiny_model
 
 
@@ -28,3 +30,32 @@ def tiny_engine(tiny_model_dir: Path):
     from wideseek_rl.engines.hf import HFEngine
 
     return HFEngine.from_pretrained(tiny_model_dir)
+
+
+class ReplayEngine:
+    """Answers call k with `script[k]` (a list of token-id lists, one per prompt)."""
+
+    def __init__(self, script: Sequence[Sequence[Sequence[int]]], stop_ids: Sequence[int]):
+        self.script = list(script)
+        self.stop_ids = set(stop_ids)
+        self.prompts: list[list[list[int]]] = []
+
+    def generate(self, prompts, sampling):
+        self.prompts.append([list(p) for p in prompts])
+        answers = self.script[len(self.prompts) - 1]
+        return [Completion(tuple(ids), tuple(-1.0 for _ in ids),
+                           "stop" if ids and ids[-1] in self.stop_ids else "length")
+                for ids in answers]
+
+    def load_weights(self, weights):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def replay_engine():
+    """The `ReplayEngine` class: a `GenerationEngine` that answers with scripted token ids, for
+    tests that need exact completions (the real engine is tested in test_engine_hf.py)."""
+    return ReplayEngine

@@ -7,37 +7,13 @@ them: it implements the same `GenerationEngine` protocol and records the prompts
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pytest
 
 from wideseek_env.policies.base import AgentRequest, Policy
-from wideseek_rl.engines.base import Completion, SamplingParams
+from wideseek_rl.engines.base import SamplingParams
 from wideseek_rl.policy import LLMPolicy
 from wideseek_rl.toy_env import KeywordRelayEnv
-
-
-class ReplayEngine:
-    """Answers call k with `script[k]` (a list of token-id lists, one per prompt)."""
-
-    def __init__(self, script: Sequence[Sequence[Sequence[int]]], stop_ids: Sequence[int]):
-        self.script = list(script)
-        self.stop_ids = set(stop_ids)
-        self.prompts: list[list[list[int]]] = []
-
-    def generate(self, prompts, sampling):
-        self.prompts.append([list(p) for p in prompts])
-        answers = self.script[len(self.prompts) - 1]
-        return [Completion(tuple(ids), tuple(-1.0 for _ in ids),
-                           "stop" if ids and ids[-1] in self.stop_ids else "length")
-                for ids in answers]
-
-    def load_weights(self, weights):
-        pass
-
-    def close(self):
-        pass
 
 
 def request(key, messages, tools=()):
@@ -81,12 +57,12 @@ def test_is_a_policy_and_prompts_extend_verbatim_through_an_episode(tiny_engine,
     assert all(len(t) == 1 and t[0].role == "subagent" for t in subs)
 
 
-def test_generated_tokens_are_never_retokenised(tiny_tokenizer):
+def test_generated_tokens_are_never_retokenised(tiny_tokenizer, replay_engine):
     im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
     # "blue" spelled letter by letter: re-tokenising the text would merge it into one token.
     letters = [tiny_tokenizer.convert_tokens_to_ids(c) for c in "blue"]
     assert len(tiny_tokenizer.encode("blue", add_special_tokens=False)) == 1
-    engine = ReplayEngine([[[*letters, im_end]], [[im_end]]], stop_ids=[im_end])
+    engine = replay_engine([[[*letters, im_end]], [[im_end]]], stop_ids=[im_end])
     policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=8))
     convo = [{"role": "user", "content": "say blue"}]
     (action,) = policy.act([request("k", convo)])
@@ -99,10 +75,10 @@ def test_generated_tokens_are_never_retokenised(tiny_tokenizer):
         "\n<|im_start|>user\nagain<|im_end|>\n<|im_start|>assistant\n"
 
 
-def test_a_cut_completion_is_closed_with_prompt_tokens(tiny_tokenizer):
+def test_a_cut_completion_is_closed_with_prompt_tokens(tiny_tokenizer, replay_engine):
     im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
     word = tiny_tokenizer.encode(" apple", add_special_tokens=False)
-    engine = ReplayEngine([[word * 3], [[im_end]]], stop_ids=[im_end])
+    engine = replay_engine([[word * 3], [[im_end]]], stop_ids=[im_end])
     policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=3 * len(word)))
     convo = [{"role": "user", "content": "go"}]
     policy.act([request(0, convo)])
@@ -128,9 +104,9 @@ def test_overflowing_agents_generate_nothing(tiny_engine, tiny_tokenizer):
     assert policy.take_turns("l") == ()
 
 
-def test_observations_must_be_append_only(tiny_tokenizer):
+def test_observations_must_be_append_only(tiny_tokenizer, replay_engine):
     im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
-    engine = ReplayEngine([[[im_end]]] * 3, stop_ids=[im_end])
+    engine = replay_engine([[[im_end]]] * 3, stop_ids=[im_end])
     policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=4))
     policy.act([request("a", [{"role": "user", "content": "one"}])])
     with pytest.raises(ValueError, match="append-only"):
