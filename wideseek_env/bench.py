@@ -153,7 +153,8 @@ def write_results(kind: Kind, records: Sequence[Mapping[str, Any]], meta: Mappin
         f"Scores are Avg@{meta['repeats']} over {w.get('tasks')} tasks; turns and tokens are "
         "means per episode (tokens: generated; `~` = estimated from the text).",
         f"Budgets: {json.dumps(meta['budgets'])}. Policy: `{json.dumps(meta['policy'])}`.",
-        f"Machine: {env['platform']}, {env['cpu_count']} CPUs, Python {env['python']}; "
+        f"Machine: {env['platform']}, {env['cpu_count']} CPUs (load average {env.get('load_average')} "
+        f"at the end), Python {env['python']}; "
         f"packages {json.dumps(env['versions'])}.",
         f"Command: `{env['command']}` ({meta['wall_time_s']} s).", "",
     ]

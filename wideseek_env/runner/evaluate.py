@@ -102,6 +102,8 @@ def environment_info() -> dict[str, Any]:
         "machine": platform.machine(),
         "processor": platform.processor() or None,
         "cpu_count": os.cpu_count(),
+        # Other jobs on the machine slow wall-clock numbers down; say how busy it was.
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "versions": versions,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
