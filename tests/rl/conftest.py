@@ -1,4 +1,8 @@
-"""Shared fixtures of the learner tests: the tiny model, built once per session."""
+"""Shared fixtures of the learner tests: the tiny model, built once per session.
+
+Torch runs single-threaded here: the tiny model gains nothing from a second thread, and on a
+busy 2-core machine OpenMP threads spinning against other processes make it many times slower.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import torch
 
 from wideseek_rl.engines.base import Completion
 from wideseek_rl.tiny import build_tiny_model
+
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
