@@ -107,7 +107,7 @@ class Selection:
 def parse_selection(query: str) -> Selection:
     para = first_paragraph(query)
     names: tuple[str, ...] = ()
-    explicit = re.search(r"\bthe following (\d+) [^:]{1,80}?: (.+)", para, re.DOTALL)
+    explicit = re.search(r"\bthe following (\d+) [^:]{1,200}?: (.+)", para, re.DOTALL)
     if explicit:
         n = int(explicit.group(1))
         rest = explicit.group(2)

@@ -19,6 +19,7 @@ from wideseek_env.policies import heuristics as H
 LIST_MARK = "Find the complete list of entities that this request asks about"
 FACTS_MARK = "Look up facts about each entity below"
 UNKNOWN = "unknown"
+MAX_LIST_PAGES_TRIED = 3
 _PART = re.compile(r"\s*\(part (\d+) of (\d+)\)\s*$", re.IGNORECASE)
 
 
@@ -101,21 +102,28 @@ def list_step(request: str, log: Log, attempt: int = 1) -> Step:
         return Step("search", {"queries": queries})
     want = H.content_words(request)
 
-    def score(hit: H.SearchHit) -> tuple[int, int]:
+    def rank(hit: H.SearchHit) -> tuple[bool, int, int]:
+        # A snippet that already shows bullet items beats a title that only sounds right
+        # (an article "International prize list of ..." is not a list of names).
         title = H.content_words(_PART.sub("", hit.title))
-        return (len(title & want) - len(title - want), -hit.rank)
+        return (" - " in hit.snippet, len(title & want) - len(title - want), -hit.rank)
 
     pooled: dict[str, H.SearchHit] = {}
     for q in queries:
         for h in log.searches[q]:
             pooled.setdefault(h.url, h)
-    lists = [h for h in pooled.values()
-             if h.snippet.count(" - ") >= 2 or "list" in h.title.lower()]
-    if not lists:
+    lists = sorted((h for h in pooled.values()
+                    if h.snippet.count(" - ") >= 2 or "list" in h.title.lower()
+                    or "list" in h.snippet[:120].lower()), key=rank, reverse=True)
+    best = None
+    for hit in lists[:MAX_LIST_PAGES_TRIED]:  # the first candidate that does hold names
+        if hit.url not in log.pages:
+            return Step("access", {"urls": [hit.url]})
+        if H.bullet_names(log.pages[hit.url].text):
+            best = hit
+            break
+    if best is None:
         return Step(None, text="No list page found.")
-    best = max(lists, key=score)
-    if best.url not in log.pages:
-        return Step("access", {"urls": [best.url]})
     base = _PART.sub("", best.title)
     part = _PART.search(best.title)
     n_parts = int(part.group(2)) if part else 1
