@@ -15,8 +15,9 @@ Weights. `load_weights` reloads vLLM's model in place through the workers'
 with the old weights. By default the engine core runs in this process
 (`VLLM_ENABLE_V1_MULTIPROCESSING=0`, set when the engine is made): a state dict is then streamed
 tensor by tensor into vLLM's weight loaders without a copy on disk. With `in_process=False` (the
-engine core in its own process) a state dict is written to a temporary safetensors directory that
-the workers read.
+engine core in its own process) the weights are written to a temporary safetensors directory that
+the workers read. With tied input/output embeddings the output embedding is always sent as well:
+vLLM's CPU build keeps a packed copy of the LM head that only a tensor for that layer refreshes.
 
 Seeds. vLLM seeds each request separately, so identical prompts with one seed would draw
 identical completions. A call with `SamplingParams.seed` gives prompt *i* a seed derived from
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +48,16 @@ def derive_seeds(seed: int, n: int) -> list[int]:
     return [int(s >> np.uint64(1)) for s in state]
 
 
-def dedup_shared(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The state dict without later names of tensors that share storage (tied embeddings):
-    safetensors refuses shared tensors, and vLLM ties them again when it loads."""
-    seen: set[tuple[int, int, tuple[int, ...]]] = set()
+def unshare(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict with every tensor owning its storage (later names of tied tensors get a
+    copy): safetensors refuses tensors that share memory."""
+    seen: set[tuple[int, int]] = set()
     out: dict[str, torch.Tensor] = {}
     for name, tensor in state.items():
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
-        if key in seen:
-            continue
+        t = tensor.detach()
+        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        out[name] = t.clone() if key in seen else t.contiguous()
         seen.add(key)
-        out[name] = tensor.detach().contiguous()
     return out
 
 
@@ -67,7 +67,7 @@ def save_safetensors_dir(state: Mapping[str, torch.Tensor], out_dir: str | os.Pa
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cpu = {k: v.to("cpu") for k, v in dedup_shared(state).items()}
+    cpu = unshare({k: v.to("cpu") for k, v in state.items()})
     tmp = out / "model.safetensors.tmp"
     save_file(cpu, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, out / "model.safetensors")
@@ -135,21 +135,29 @@ class VLLMEngine:
         self.model_path = str(model)
         self.in_process = in_process
         self.allow_truncated_logprobs = allow_truncated_logprobs
-        self.llm = LLM(
-            model=self.model_path,
-            dtype=dtype,
-            max_model_len=max_model_len,
-            seed=seed,
-            enable_prefix_caching=enable_prefix_caching,
-            logprobs_mode="processed_logprobs",
-            **llm_kwargs,
-        )
+        # vLLM's CPU worker replaces `torch.set_num_threads` by a no-op for good; in this
+        # process that would also pin the learner's thread count, so the function is restored.
+        set_num_threads = torch.set_num_threads
+        try:
+            self.llm = LLM(
+                model=self.model_path,
+                dtype=dtype,
+                max_model_len=max_model_len,
+                seed=seed,
+                enable_prefix_caching=enable_prefix_caching,
+                logprobs_mode="processed_logprobs",
+                **llm_kwargs,
+            )
+        finally:
+            torch.set_num_threads = set_num_threads
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
         if stop_token_ids is None:
             stop_token_ids = model_stop_ids(self.model_path)
         if not stop_token_ids:
             raise ValueError("an engine needs at least one stop token id (end of turn)")
         self.stop_token_ids = tuple(int(t) for t in stop_token_ids)
+        hf_config = self.llm.llm_engine.model_config.hf_text_config
+        self.tied_embeddings = bool(getattr(hf_config, "tie_word_embeddings", False))
         self._rng = np.random.default_rng(seed)
         self.weight_version = 0
 
@@ -225,18 +233,31 @@ class VLLMEngine:
     def load_weights(self, weights: WeightsSource) -> None:
         """Reload the model in place from a state dict (Hugging Face names) or safetensors
         file/directory, then reset the prefix cache."""
+        items = weights.items() if isinstance(weights, Mapping) else iter_safetensors(weights)
+        items = self._with_tied_head(items)
         if self.in_process:
-            items = weights.items() if isinstance(weights, Mapping) else iter_safetensors(weights)
-            self._reload(weights_iterator=iter(items))
-        elif isinstance(weights, Mapping):
-            with tempfile.TemporaryDirectory(prefix="wideseek-weights-") as tmp:
-                self._reload(weights_path=str(save_safetensors_dir(weights, tmp)))
+            self._reload(weights_iterator=items)
         else:
-            path = Path(weights)
-            if not path.is_dir():
-                raise ValueError(f"{path}: give a directory of safetensors (engine core in "
-                                 "another process reads weights by directory)")
-            self._reload(weights_path=str(path))
+            with tempfile.TemporaryDirectory(prefix="wideseek-weights-") as tmp:
+                self._reload(weights_path=str(save_safetensors_dir(dict(items), tmp)))
+
+    def _with_tied_head(
+        self, items: Iterable[tuple[str, torch.Tensor]]
+    ) -> Iterator[tuple[str, torch.Tensor]]:
+        """`items`, plus the output embedding when the model ties it and `items` lack it.
+
+        vLLM's CPU build packs the LM head's weight for its GEMM kernel when it loads; an
+        in-place reload re-packs a layer only when that layer receives a tensor, so with tied
+        embeddings the head must be sent too (Hugging Face checkpoints leave it out)."""
+        embedding, has_head = None, False
+        for name, tensor in items:
+            if name.endswith("lm_head.weight"):
+                has_head = True
+            elif name.endswith("embed_tokens.weight"):
+                embedding = (name.replace("model.embed_tokens", "lm_head"), tensor)
+            yield name, tensor
+        if self.tied_embeddings and not has_head and embedding is not None:
+            yield embedding
 
     def _reload(self, **kwargs: Any) -> None:
         self.llm.collective_rpc("reload_weights", kwargs=kwargs)
@@ -245,11 +266,15 @@ class VLLMEngine:
         self.weight_version += 1
 
     def close(self) -> None:
-        """Shut the engine down and free its memory."""
+        """Shut the engine down and free its memory (and, in process, vLLM's process group)."""
         llm, self.llm = getattr(self, "llm", None), None
-        if llm is not None:
-            engine = getattr(llm, "llm_engine", None)
-            core = getattr(engine, "engine_core", None)
-            if core is not None and hasattr(core, "shutdown"):
-                core.shutdown()
-            del llm
+        if llm is None:
+            return
+        core = getattr(llm.llm_engine, "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        del llm
+        if self.in_process:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
