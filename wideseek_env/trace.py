@@ -20,31 +20,33 @@ from pathlib import Path
 from typing import Any
 
 
-def read_traces(path: str | Path) -> list[dict[str, Any]]:
-    """Every complete record of a trace file (``[]`` if it does not exist).
+def iter_traces(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Every complete record of a trace file, streamed (nothing if the file does not exist).
 
     A last line without its newline is a torn write and is skipped; any other line that is not a
     JSON object is corruption and raises ``ValueError`` naming the file and line.
     """
     path = Path(path)
     if not path.exists():
-        return []
-    out = []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    complete, tail = lines[:-1], lines[-1]
-    for lineno, raw in enumerate(complete, 1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{lineno}: not a JSON record ({err.msg})") from err
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}:{lineno}: a trace record must be a JSON object")
-        out.append(record)
-    del tail  # a torn write: the episode is simply run again
-    return out
+        return
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.endswith(b"\n"):
+                return  # a torn write: the episode is simply run again
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: not a JSON record ({err.msg})") from err
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{lineno}: a trace record must be a JSON object")
+            yield record
+
+
+def read_traces(path: str | Path) -> list[dict[str, Any]]:
+    """All complete records of a trace file (see :func:`iter_traces`)."""
+    return list(iter_traces(path))
 
 
 class TraceWriter:
@@ -58,13 +60,20 @@ class TraceWriter:
 
     def _cut_torn_tail(self) -> None:
         size = os.fstat(self._fd).st_size
-        if size == 0:
-            return
         with open(self.path, "rb") as f:
-            data = f.read()
-        if data.endswith(b"\n"):
-            return
-        os.ftruncate(self._fd, data.rfind(b"\n") + 1)
+            f.seek(max(0, size - 1))
+            if size == 0 or f.read(1) == b"\n":
+                return
+            end = size  # scan back for the last newline, a chunk at a time
+            while end > 0:
+                start = max(0, end - 65536)
+                f.seek(start)
+                newline = f.read(end - start).rfind(b"\n")
+                if newline >= 0:
+                    os.ftruncate(self._fd, start + newline + 1)
+                    return
+                end = start
+        os.ftruncate(self._fd, 0)
 
     def append(self, record: Mapping[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -16,8 +16,9 @@ from wideseek_env.policies.random import RandomPolicy
 from wideseek_env.policies.scripted import ScriptedPolicy
 from wideseek_env.runner import EvalSpec, evaluate, run_episodes
 from wideseek_env.runner.evaluate import make_env_factory
+from wideseek_env.runner.loop import slim
 from wideseek_env.scoring.scorer import score_response
-from wideseek_env.trace import read_traces, render_episode
+from wideseek_env.trace import TraceWriter, read_traces, render_episode
 from wideseek_env.worlds import World, build_small_world
 
 
@@ -65,7 +66,7 @@ def test_traces_are_complete_and_scores_match_the_answers(world: World, tmp_path
     tasks = world.tasks("test")[:5]
     outcome = _run(world, tasks, ScriptedPolicy(), tmp_path / "t.jsonl", repeats=2)
     records = read_traces(tmp_path / "t.jsonl")
-    assert records == list(outcome.records)
+    assert [slim(r) for r in records] == list(outcome.records)  # in memory: no conversations
     assert sorted((r["task_id"], r["repeat"]) for r in records) == sorted(
         (t.instance_id, k) for t in tasks for k in range(2))
     by_id = {t.instance_id: t for t in tasks}
@@ -134,21 +135,25 @@ def test_one_policy_call_batches_agents_of_several_episodes(world: World, tmp_pa
     together = _run(world, tasks, policy, tmp_path / "a.jsonl", episodes_at_once=6, width=8)
     assert max(len({k[0] for k in batch}) for batch in policy.batches) == 6
     assert max(len(batch) for batch in policy.batches) > 6
-    alone = _run(world, tasks, ScriptedPolicy(), tmp_path / "b.jsonl", episodes_at_once=1, width=8)
+    _run(world, tasks, ScriptedPolicy(), tmp_path / "b.jsonl", episodes_at_once=1, width=8)
+    assert together.ran == 6
     key = lambda r: (r["task_id"], r["repeat"])  # noqa: E731
-    assert sorted(together.records, key=key) == sorted(alone.records, key=key)
+    full_a, full_b = read_traces(tmp_path / "a.jsonl"), read_traces(tmp_path / "b.jsonl")
+    assert sorted(full_a, key=key) == sorted(full_b, key=key)  # every message the same
 
 
 def test_random_policy_runs_without_crashing_and_is_reproducible(world: World, tmp_path: Path) -> None:
     tasks = world.tasks("test")[:5]
-    a = _run(world, tasks, RandomPolicy(seed=3), tmp_path / "a.jsonl", repeats=2)
-    b = _run(world, tasks, RandomPolicy(seed=3), tmp_path / "b.jsonl", repeats=2, episodes_at_once=3)
     key = lambda r: (r["task_id"], r["repeat"])  # noqa: E731
-    assert sorted(a.records, key=key) == sorted(b.records, key=key)
-    assert sum(r["cost"]["format_errors"] for r in a.records) > 0
-    assert sum(r["cost"]["tool_calls"].get("search", 0) for r in a.records) > 0
-    c = _run(world, tasks, RandomPolicy(seed=4), tmp_path / "c.jsonl", repeats=2)
-    assert [r["agents"] for r in sorted(c.records, key=key)] != [r["agents"] for r in sorted(a.records, key=key)]
+    runs = {}
+    for name, seed, at_once in (("a", 3, 16), ("b", 3, 3), ("c", 4, 16)):
+        _run(world, tasks, RandomPolicy(seed=seed), tmp_path / f"{name}.jsonl", repeats=2,
+             episodes_at_once=at_once)
+        runs[name] = sorted(read_traces(tmp_path / f"{name}.jsonl"), key=key)
+    assert runs["a"] == runs["b"]
+    assert sum(r["cost"]["format_errors"] for r in runs["a"]) > 0
+    assert sum(r["cost"]["tool_calls"].get("search", 0) for r in runs["a"]) > 0
+    assert [r["agents"] for r in runs["c"]] != [r["agents"] for r in runs["a"]]
 
 
 def test_single_agent_env_through_the_runner(world: World, tmp_path: Path) -> None:
@@ -192,3 +197,16 @@ def test_eval_and_trace_commands(world_path: Path, tmp_path: Path, capsys) -> No
     shown = capsys.readouterr().out
     assert "lead [lead" in shown and "end: answer" in shown
     assert main(["trace", "show", str(out / "episodes.jsonl"), "--index", "99"]) == 1
+
+
+@pytest.mark.parametrize("tail", [b"", b'{"task_id": "x", "rep', b"z" * 200_000])
+def test_trace_writer_cuts_a_torn_tail(tmp_path: Path, tail: bytes) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"task_id": "a"}\n{"task_id": "b"}\n' + tail)
+    assert [r["task_id"] for r in read_traces(path)] == ["a", "b"]
+    with TraceWriter(path) as writer:
+        writer.append({"task_id": "c", "text": "ünïcode"})
+    assert read_traces(path) == [{"task_id": "a"}, {"task_id": "b"}, {"task_id": "c", "text": "ünïcode"}]
+    path.write_bytes(b'{"task_id": "a"}\nnot json\n')
+    with pytest.raises(ValueError, match=r"t\.jsonl:2"):
+        read_traces(path)

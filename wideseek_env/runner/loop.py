@@ -29,7 +29,7 @@ from typing import Any
 from wideseek_env.env.config import approx_token_count
 from wideseek_env.policies.base import AgentAction, AgentRequest, Policy
 from wideseek_env.tasks import Task
-from wideseek_env.trace import TraceWriter, read_traces
+from wideseek_env.trace import TraceWriter, iter_traces
 
 METRICS = ("item_precision", "item_recall", "item_f1", "row_precision", "row_recall", "row_f1",
            "success", "parse_ok")
@@ -167,9 +167,16 @@ def _final_response(messages: Sequence[Mapping[str, Any]], end: str) -> str | No
     return None
 
 
+def slim(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record without the conversations (``agents``) and the answer: what summaries need.
+    The runner keeps only these in memory; the full records are on disk."""
+    return {k: v for k, v in record.items() if k not in ("agents", "response")}
+
+
 @dataclass(frozen=True)
 class RunOutcome:
-    """What :func:`run_episodes` did: every record of the trace file (old and new) and counts."""
+    """What :func:`run_episodes` did: the slim records (:func:`slim`) of every episode in the
+    trace file for these tasks and repeats, old and new, and counts."""
 
     records: tuple[dict[str, Any], ...]
     skipped: int
@@ -200,11 +207,15 @@ def run_episodes(
     ids = [t.instance_id for t in tasks]
     if len(set(ids)) != len(ids):
         raise ValueError("run_episodes: task ids must be unique")
-    previous = read_traces(trace_path)
     known = {(t.instance_id, r) for t in tasks for r in range(repeats)}
-    done = {(r["task_id"], r["repeat"]) for r in previous} & known
+    records: list[dict[str, Any]] = []
+    done: set[tuple[str, int]] = set()
+    for old in iter_traces(trace_path):
+        key = (old["task_id"], old["repeat"])
+        if key in known and key not in done:
+            done.add(key)
+            records.append(slim(old))
     todo = deque((t, r) for r in range(repeats) for t in tasks if (t.instance_id, r) not in done)
-    records = [r for r in previous if (r["task_id"], r["repeat"]) in known]
     skipped = len(done)
     bar = _progress(progress, len(todo), desc, skipped)
     free_envs: list[Any] = []
@@ -228,7 +239,7 @@ def run_episodes(
                     free_envs.append(ep.env)
                     record = ep.record()
                     writer.append(record)
-                    records.append(record)
+                    records.append(slim(record))
                     ran += 1
                     if on_record is not None:
                         on_record(record)
