@@ -9,39 +9,60 @@ bm25s calls are serialised by the engine).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from wideseek_env.search.base import Hit, Page, SearchError
 from wideseek_env.search.docstore import DocStore
-from wideseek_env.search.engines import Engine, EngineName, open_engine, query_words
+from wideseek_env.search.engines import Engine, EngineName, content_words, open_engine
 
-# A sentence ends at . ! ? before white space, but not after an initial ("U.S.", "J. R.").
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?<![A-Z]\.)\s+|\n+")
 MAX_QUERIES = 64
 MAX_K = 100
 
 
+def _parts(text: str, max_chars: int) -> list[str]:
+    """Lines of ``text``; a line longer than ``max_chars`` is cut at sentence ends (". ")."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if len(line) <= max_chars:
+            out.append(line)
+            continue
+        pieces = line.split(". ")
+        out.extend(p + "." for p in pieces[:-1])
+        out.append(pieces[-1])
+    return out
+
+
 def make_snippet(text: str, query: str, max_chars: int = 240) -> str:
-    """The passage of ``text`` most about ``query``: best-overlapping sentences, in page order."""
-    words = set(query_words(query))
-    parts = [p.strip() for p in _SENTENCE_END.split(text) if p and p.strip()]
+    """The passage of ``text`` most about ``query``: the lines (or sentences) containing most
+    of the query's content words, kept whole and in page order, within ``max_chars``.
+
+    Plain substring tests instead of tokenising every sentence: this runs for every hit of every
+    query, and it is what bounds the env's search throughput.
+    """
+    words = [w for w in set(content_words(query)) if len(w) > 1]
+    parts = _parts(text, max_chars)
     if not parts:
         return ""
     if words:
-        scored = sorted(
-            range(len(parts)),
-            key=lambda i: (-len(words.intersection(query_words(parts[i]))), i),
-        )
+        counts = []
+        for i, part in enumerate(parts):
+            low = part.lower()
+            counts.append((-sum(1 for w in words if w in low), i))
+        scored = [i for _, i in sorted(counts)]
     else:
         scored = list(range(len(parts)))
-    chosen = [scored[0]]  # the best sentence always; others only where they fit whole
+    chosen = [scored[0]]  # the best part always; others only where they fit whole
     used = len(parts[scored[0]])
     for i in scored[1:]:
         if used + 1 + len(parts[i]) <= max_chars:
             chosen.append(i)
             used += 1 + len(parts[i])
+        if used >= max_chars - 20:
+            break
     snippet = " ".join(parts[i] for i in sorted(chosen))
     return snippet if len(snippet) <= max_chars else snippet[: max_chars - 1].rstrip() + "…"
 
