@@ -143,6 +143,9 @@ class TrainConfig:
     """Show progress bars."""
     tensorboard: bool = True
     """Also log to TensorBoard (through Accelerate's tracker)."""
+    torch_threads: int | None = None
+    """Intra-op CPU threads of torch (None: torch's default). Exact replays on CPU need the
+    same value in every run; 1 is fastest for tiny models on a busy machine."""
 
     def __post_init__(self) -> None:
         positive = ("steps", "log_every")

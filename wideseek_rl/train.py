@@ -11,7 +11,8 @@ Everything random is derived from (`seed`, step), so a resumed run replays the e
 uninterrupted run would have taken (on CPU, bit for bit).
 
 Run `wideseek-train toy` for the CPU demo, `wideseek-train paper --help` for the reference
-setup, and `accelerate launch --num_processes N -m wideseek_rl.train …` to use N processes.
+setup, and `accelerate launch --multi_gpu --num_processes N -m wideseek_rl.train …` to use N
+processes (on a machine without GPUs too: they then run on the CPU with the gloo backend).
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ def _setup(config: TrainConfig, env_spec: Any) -> _Run:
     if config.tensorboard:
         trackers.append("tensorboard")
     accelerator = Accelerator(
+        # Without a GPU, run every process on the CPU (gloo), also under torchrun/`--multi_gpu`.
+        cpu=not torch.cuda.is_available(),
         mixed_precision=_mixed_precision(config.optim.mixed_precision),
         log_with=trackers,
         project_dir=str(out),
@@ -310,9 +313,20 @@ def _evaluate(run: _Run, step: int) -> dict[str, float]:
     return out
 
 
-def train(config: TrainConfig, env_spec: Any = None) -> dict[str, float]:
+@dataclass(frozen=True)
+class TrainResult:
+    """What `train` hands back: the last step's metrics and the trained Hugging Face model."""
+
+    metrics: dict[str, float]
+    model: Any
+    output_dir: Path
+
+
+def train(config: TrainConfig, env_spec: Any = None) -> TrainResult:
     """Run training as configured; `env_spec` overrides `config.env` (any object with
-    `make(split, tokenizer)` and `task_options(split)`). Returns the last step's metrics."""
+    `make(split, tokenizer)` and `task_options(split)`)."""
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
     run = _setup(config, env_spec if env_spec is not None else config.env)
     acc, out = run.accelerator, Path(config.output_dir)
     ckpt_root = out / "checkpoints"
@@ -350,7 +364,7 @@ def train(config: TrainConfig, env_spec: Any = None) -> dict[str, float]:
             run.tokenizer.save_pretrained(final)
     finally:
         acc.end_training()
-    return metrics
+    return TrainResult(metrics, acc.unwrap_model(run.learner.policy).model, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

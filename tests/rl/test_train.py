@@ -1,0 +1,155 @@
+"""End to end: `wideseek-train` learns the toy game, resumes exactly after being killed, and keeps
+two data-parallel ranks in lockstep."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from wideseek_rl.checkpoint import CRASH_ENV, latest_checkpoint
+from wideseek_rl.config import PRESETS, OptimConfig, RolloutConfig
+from wideseek_rl.envs import ToyEnvSpec
+from wideseek_rl.train import main, train
+
+REPO = Path(__file__).resolve().parents[2]
+VOLATILE = ("time/", "memory/")
+
+
+def read_metrics(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{k: v for k, v in r.items() if not k.startswith(VOLATILE)} for r in rows]
+
+
+def test_it_learns_the_keyword_game_and_changes_every_parameter(tmp_path: Path):
+    from transformers import AutoModelForCausalLM
+
+    config = replace(
+        PRESETS["toy"][1],
+        env=ToyEnvSpec(width=4, keywords=("blue",)),
+        rollout=RolloutConfig(tasks_per_step=2, group_size=8, max_new_tokens=8,
+                              max_context_tokens=1024),
+        optim=OptimConfig(lr=1e-2, weight_decay=0.0, micro_batch_tokens=16384),
+        steps=30, save_every=0, output_dir=tmp_path, progress=False, torch_threads=1,
+    )
+    t0 = time.perf_counter()
+    result = train(config)
+    elapsed = time.perf_counter() - t0
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows] == list(range(1, 31))
+    scores = [r["score/mean"] for r in rows]
+    first, last = sum(scores[:5]) / 5, sum(scores[-5:]) / 5
+    print(f"score {first:.3f} -> {last:.3f} in {elapsed:.0f} s")
+    assert last > first + 0.2, scores
+    assert rows[-1]["loss/entropy"] < rows[0]["loss/entropy"] - 1.0
+
+    initial = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny-model")
+    trained = dict(result.model.named_parameters())
+    for name, p in initial.named_parameters():
+        assert p.requires_grad
+        assert not torch.equal(p, trained[name].detach()), f"{name} did not change"
+
+    raw = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert raw["memory/max_rss_gib"] < 2.0 and 0 < raw["memory/rss_peak_gib"] < 2.0
+    for prefix in ("rollout/", "loss/", "score/", "time/", "env/"):
+        assert any(k.startswith(prefix) for k in raw), prefix
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["steps"] == 30 and saved["env"]["_type"] == "ToyEnvSpec"
+    assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "final") is not None
+    assert latest_checkpoint(tmp_path / "checkpoints").name == "step_00000030"
+
+
+def cli_args(out: Path) -> list[str]:
+    return ["toy", "--output-dir", str(out), "--steps", "6", "--save-every", "2",
+            "--env.keywords", "blue", "apple", "--rollout.tasks-per-step", "2",
+            "--rollout.group-size", "3", "--rollout.max-new-tokens", "5", "--optim.lr", "0.01",
+            "--seed", "3", "--no-progress", "--no-tensorboard", "--torch-threads", "1"]
+
+
+def run_cli(args: list[str], *, env_extra: dict | None = None, kill_after_step: int | None = None,
+            timeout_s: float = 300) -> int:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "wideseek_rl.train", *args], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout_s
+    metrics = Path(args[args.index("--output-dir") + 1]) / "metrics.jsonl"
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("training run timed out")
+        if kill_after_step is not None and metrics.is_file() and any(
+            json.loads(line)["step"] >= kill_after_step
+            for line in metrics.read_text().splitlines() if line.endswith("}")
+        ):
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return proc.returncode
+        time.sleep(0.05)
+    if proc.returncode not in (0, 75):
+        raise AssertionError(proc.stderr.read().decode()[-3000:])
+    return proc.returncode
+
+
+def test_resume_after_kills_replays_the_uninterrupted_run(tmp_path: Path):
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    main(cli_args(reference))
+    expected = read_metrics(reference / "metrics.jsonl")
+    assert [r["step"] for r in expected] == list(range(1, 7))
+
+    # 1. Killed in the middle of saving step 4: the last complete checkpoint is step 2.
+    assert run_cli(cli_args(killed), env_extra={CRASH_ENV: "4"}) == 75
+    ckpts = killed / "checkpoints"
+    assert latest_checkpoint(ckpts).name == "step_00000002"
+    assert (ckpts / ".tmp-step_00000004").is_dir()  # the half-written save is ignored
+    # 2. Resumed, then killed (SIGKILL) at some moment after logging step 5.
+    assert run_cli([*cli_args(killed), "--resume"], kill_after_step=5) == -signal.SIGKILL
+    assert latest_checkpoint(ckpts).name == "step_00000004"
+    # 3. Resumed to the end.
+    assert run_cli([*cli_args(killed), "--resume"]) == 0
+    got = read_metrics(killed / "metrics.jsonl")
+    assert got == expected  # every step, bit for bit (timings and memory aside)
+    assert not list(ckpts.glob(".tmp-*"))
+    assert sorted(p.name for p in ckpts.glob("step_*")) == ["step_00000004", "step_00000006"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_hold_identical_parameters(tmp_path: Path):
+    launcher = Path(sys.executable).parent / "accelerate"
+    # `--multi_gpu` picks Accelerate's torchrun launcher; without a GPU the trainer runs both
+    # processes on the CPU with gloo (`accelerate launch --cpu` alone starts a single process).
+    cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()), str(Path(__file__).parent / "ddp_script.py"),
+           str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    ranks = [json.loads((tmp_path / f"params_rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    assert ranks[0]["hash"] == ranks[1]["hash"]
+    assert ranks[0]["episodes"] == 6  # 3 tasks × 2, gathered from both ranks
+    assert ranks[0]["initial_hash"] == ranks[1]["initial_hash"] != ranks[0]["hash"]
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_presets_parse_and_name_their_env(preset):
+    import tyro
+
+    config = tyro.extras.overridable_config_cli(PRESETS, args=[preset, "--steps", "3"])
+    assert config.steps == 3
+    assert type(config.env) is type(PRESETS[preset][1].env)
