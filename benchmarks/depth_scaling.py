@@ -30,12 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     configure_kind(parser, "depth", RESULTS / "tmp" / "depth_scaling")
     parser.add_argument("--results-dir", type=Path, default=RESULTS,
-                        help="where depth_scaling.{md,json,png} go (default benchmarks/results)")
+                        help="where the result files go (default benchmarks/results)")
+    parser.add_argument("--name", default="depth_scaling",
+                        help="stem of the result files (default depth_scaling)")
     args = parser.parse_args(argv)
     records, meta = run_bench("depth", args.turns, args, args.out)
-    write_results("depth", records, meta, args.results_dir, stem="depth_scaling")
+    write_results("depth", records, meta, args.results_dir, stem=args.name)
     print(markdown_table("depth", records))
-    print(f"\nwritten: {args.results_dir / 'depth_scaling.md'} (.json, .png)")
+    print(f"\nwritten: {args.results_dir / args.name}.md (.json, .png, .meta.json)")
     return 0
 
 

@@ -31,12 +31,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     configure_kind(parser, "width", RESULTS / "tmp" / "width_scaling")
     parser.add_argument("--results-dir", type=Path, default=RESULTS,
-                        help="where width_scaling.{md,json,png} go (default benchmarks/results)")
+                        help="where the result files go (default benchmarks/results)")
+    parser.add_argument("--name", default="width_scaling",
+                        help="stem of the result files (default width_scaling)")
     args = parser.parse_args(argv)
     records, meta = run_bench("width", args.widths, args, args.out)
-    write_results("width", records, meta, args.results_dir, stem="width_scaling")
+    write_results("width", records, meta, args.results_dir, stem=args.name)
     print(markdown_table("width", records))
-    print(f"\nwritten: {args.results_dir / 'width_scaling.md'} (.json, .png)")
+    print(f"\nwritten: {args.results_dir / args.name}.md (.json, .png, .meta.json)")
     return 0
 
 

@@ -222,6 +222,7 @@ def run_episodes(
     running: list[_Episode] = []
     batches = 0
     ran = 0
+    f1_sum = 0.0  # of the episodes run now, for the progress bar
     try:
         with TraceWriter(trace_path) as writer:
             while todo or running:
@@ -243,10 +244,10 @@ def run_episodes(
                     ran += 1
                     if on_record is not None:
                         on_record(record)
+                    f1_sum += record["metrics"]["item_f1"]
                     if bar is not None:
                         bar.update(1)
-                        new = records[skipped:]
-                        bar.set_postfix(item_f1=f"{sum(r['metrics']['item_f1'] for r in new) / len(new):.3f}")
+                        bar.set_postfix(item_f1=f"{f1_sum / ran:.3f}")
     finally:
         if bar is not None:
             bar.close()
