@@ -49,12 +49,27 @@ class RolloutConfig:
     """Nucleus sampling mass."""
     max_context_tokens: int = 4096
     """Context budget of one agent in the engine (prompt + completion)."""
-    engine_batch_size: int = 64
-    """Prompts per forward pass of the Hugging Face engine."""
     drop_context_overflow: bool = False
     """Drop the turns of agents that the env failed for overflowing their context."""
     reward_agent: str | None = "lead"
     """Whose reward is the episode score; None sums every agent's."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Which generation engine samples the rollouts."""
+
+    kind: Literal["hf", "vllm", "server"] = "hf"
+    """"hf": the trained module generates (CPU, tests); "vllm": an in-process vLLM engine per
+    rank, weights reloaded after every update; "server": OpenAI-compatible vLLM servers."""
+    hf_batch_size: int = 64
+    """"hf": prompts per forward pass."""
+    gpu_memory_utilization: float = 0.5
+    """"vllm": share of the GPU vLLM may take (the rest is the learner's)."""
+    base_urls: tuple[str, ...] = ()
+    """"server": base URLs of the servers (started with --logprobs-mode processed_logprobs)."""
+    weights_dir: str | None = None
+    """"server": a directory every server can read, where new weights are written."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +132,7 @@ class TrainConfig:
     """The environment; `train()` also takes any object with `make` and `task_options`."""
     model: ModelConfig = field(default_factory=ModelConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     steps: int = 100
@@ -154,6 +170,10 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.rollout.tasks_per_step < 1 or self.rollout.group_size < 1:
             raise ValueError("rollout.tasks_per_step and rollout.group_size must be >= 1")
+        if self.engine.kind == "server" and not self.engine.base_urls:
+            raise ValueError("engine.kind='server' needs engine.base_urls")
+        if self.engine.kind != "hf" and self.model.gguf_file:
+            raise ValueError("GGUF models run on the 'hf' engine only")
         if self.keep_checkpoints < 1:
             raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
 
@@ -187,13 +207,13 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
     "toy": (
-        "Tiny model on the KeywordRelay toy env: learns on a CPU in a minute or two.",
+        "Tiny model on KeywordRelay-v0 (the helpers must say 'blue'): learns on a CPU in a minute.",
         TrainConfig(
-            env=ToyEnvSpec(),
-            rollout=RolloutConfig(tasks_per_step=4, group_size=8, max_new_tokens=8,
+            env=ToyEnvSpec(width=4, keywords=("blue",)),
+            rollout=RolloutConfig(tasks_per_step=2, group_size=8, max_new_tokens=8,
                                   max_context_tokens=1024),
-            optim=OptimConfig(lr=3e-3, weight_decay=0.0, micro_batch_tokens=16384),
-            steps=40,
+            optim=OptimConfig(lr=2e-2, weight_decay=0.0, micro_batch_tokens=16384),
+            steps=30,
             save_every=10,
         ),
     ),
@@ -209,6 +229,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             optim=OptimConfig(lr=1e-6, weight_decay=0.01, adam_eps=1e-5, max_grad_norm=1.0,
                               schedule="constant", micro_batch_tokens=32768,
                               mixed_precision="bf16"),
+            engine=EngineConfig(kind="vllm", gpu_memory_utilization=0.5),
             steps=150,
             save_every=30,
             eval_every=30,

@@ -101,11 +101,13 @@ def build_sequences(
 
 def plan_micro_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
     """Group row indices (longest first) so that rows × longest row ≤ `token_budget`; a row
-    longer than the budget gets a micro-batch of its own."""
+    longer than the budget gets a micro-batch of its own, and a row shorter than half the
+    micro-batch's longest starts a new one (so padding never doubles the work)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     for i in order:
-        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= token_budget:
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= token_budget \
+                and 2 * lengths[i] >= lengths[batches[-1][0]]:
             batches[-1].append(i)
         else:
             batches.append([i])

@@ -104,7 +104,7 @@ class _Run:
     tokenizer: Any
     model: Any
     learner: Learner
-    engine: HFEngine
+    engine: Any
     policy: LLMPolicy
     runner: RolloutRunner
     eval_policy: LLMPolicy
@@ -123,6 +123,35 @@ def _model_path(config: TrainConfig, accelerator: Any) -> str:
         build_tiny_model(path, seed=config.seed)
     accelerator.wait_for_everyone()
     return str(path)
+
+
+def _make_engine(config: TrainConfig, path: str, hf_model: Any, stops: list[int], pad: int) -> Any:
+    eng = config.engine
+    if eng.kind == "hf":  # shares the trained module: new weights are seen without a copy
+        return HFEngine(hf_model, stop_token_ids=stops, pad_token_id=pad,
+                        max_batch_size=eng.hf_batch_size, seed=config.seed)
+    if eng.kind == "vllm":
+        from wideseek_rl.engines.vllm import VLLMEngine
+
+        return VLLMEngine(path, dtype=config.model.dtype,
+                          max_model_len=config.rollout.max_context_tokens, stop_token_ids=stops,
+                          seed=config.seed, gpu_memory_utilization=eng.gpu_memory_utilization)
+    from wideseek_rl.engines.openai_server import OpenAIServerEngine
+
+    return OpenAIServerEngine(list(eng.base_urls), stop_token_ids=stops,
+                              weights_dir=eng.weights_dir, seed=config.seed)
+
+
+def _sync_weights(run: _Run) -> None:
+    """Give the engine the updated weights (the servers once, from the main process)."""
+    acc = run.accelerator
+    state = acc.unwrap_model(run.learner.policy).model.state_dict()
+    if run.config.engine.kind != "server":
+        run.engine.load_weights(state)
+    else:
+        if acc.is_main_process:
+            run.engine.load_weights(state)
+        acc.wait_for_everyone()
 
 
 def _setup(config: TrainConfig, env_spec: Any) -> _Run:
@@ -179,8 +208,7 @@ def _setup(config: TrainConfig, env_spec: Any) -> _Run:
         micro_batch_tokens=opt.micro_batch_tokens, max_grad_norm=opt.max_grad_norm,
         pad_token_id=pad, ref_policy=ref.to(accelerator.device) if ref is not None else None,
     )
-    engine = HFEngine(hf_model, stop_token_ids=stops, pad_token_id=pad,
-                      max_batch_size=ro.engine_batch_size, seed=config.seed)
+    engine = _make_engine(config, path, hf_model, stops, pad)
     sampling = SamplingParams(max_new_tokens=ro.max_new_tokens, temperature=ro.temperature,
                               top_p=ro.top_p)
     policy = LLMPolicy(engine, tokenizer, sampling, max_context_tokens=ro.max_context_tokens,
@@ -278,7 +306,7 @@ def _train_step(run: _Run, step: int, tasks_consumed: int) -> dict[str, float]:
     )
     t1 = time.perf_counter()
     metrics = run.learner.update(rows, num_episodes=ro.tasks_per_step * ro.group_size)
-    run.engine.load_weights(acc.unwrap_model(run.learner.policy).model.state_dict())
+    _sync_weights(run)
     t_update = time.perf_counter() - t1
     rss_peak = max(rss_peak, _rss_gib())
 
@@ -364,6 +392,7 @@ def train(config: TrainConfig, env_spec: Any = None) -> TrainResult:
             run.tokenizer.save_pretrained(final)
     finally:
         acc.end_training()
+        run.engine.close()
     return TrainResult(metrics, acc.unwrap_model(run.learner.policy).model, out)
 
 

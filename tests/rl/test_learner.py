@@ -93,6 +93,7 @@ def test_build_sequences_packs_an_agents_turns(rollout):
 def test_plan_micro_batches():
     assert plan_micro_batches([5, 9, 3, 9], token_budget=18) == [[1, 3], [0, 2]]
     assert plan_micro_batches([50, 4], token_budget=10) == [[0], [1]]
+    assert plan_micro_batches([10, 4, 6, 5], token_budget=100) == [[0, 2, 3], [1]]
     assert plan_micro_batches([], token_budget=10) == []
 
 
