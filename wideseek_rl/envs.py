@@ -9,6 +9,7 @@ offers. The WideSeek env is imported lazily so the toy setup never loads worlds 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -74,9 +75,9 @@ class WideSeekEnvSpec:
     """Count context tokens with the model's tokenizer, or with the env's fast estimate."""
 
     def _world(self) -> Any:
-        from wideseek_env.worlds import World, default_world
+        from wideseek_env.worlds import default_world
 
-        return default_world() if self.world is None else World.load(self.world)
+        return _load_world(str(default_world() if self.world is None else self.world))
 
     def make(self, split: str, tokenizer: Any = None) -> Any:
         from wideseek_env.env.parallel import WideSeekEnv
@@ -93,3 +94,12 @@ class WideSeekEnvSpec:
 
     def _split(self, split: str) -> str:
         return {"train": self.train_split, "eval": self.eval_split}.get(split, split)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_world(path: str) -> Any:
+    """One `World` per path and process, shared by every env (its search backend is opened
+    once and is safe to share between envs)."""
+    from wideseek_env.worlds import World
+
+    return World.load(path)

@@ -1,0 +1,90 @@
+"""Smoke tests: the LLM policy, the rollout and the learner's sequences on WideSeekEnv itself."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wideseek_env.env.config import EnvConfig
+from wideseek_env.env.parallel import WideSeekEnv
+from wideseek_env.env.toy import toy_backend, toy_tasks
+from wideseek_rl.engines.base import SamplingParams
+from wideseek_rl.envs import WideSeekEnvSpec
+from wideseek_rl.learner import build_sequences
+from wideseek_rl.policy import LLMPolicy
+from wideseek_rl.rollout import RolloutRunner
+
+CONFIG = EnvConfig(width=2, lead_max_turns=3, subagent_max_turns=2, max_context_tokens=4096)
+
+
+def make_env(tokenizer):
+    return lambda: WideSeekEnv(
+        tasks=toy_tasks(), backend=toy_backend(), config=CONFIG,
+        token_counter=lambda text: len(tokenizer.encode(text, add_special_tokens=False)))
+
+
+def test_one_group_with_the_tiny_model(tiny_engine, tiny_tokenizer):
+    policy = LLMPolicy(tiny_engine, tiny_tokenizer, SamplingParams(max_new_tokens=16),
+                       max_context_tokens=4096)
+    policy.set_seed(0)
+    episodes = RolloutRunner(make_env(tiny_tokenizer), policy).run(
+        [{"task_id": "toy-rivers-veloria"}], group_size=3, seed=0)
+    assert len(episodes) == 3
+    for e in episodes:
+        assert e.task_id == "toy-rivers-veloria"
+        assert e.agents[0].agent_id == "lead" and e.agents[0].turns
+        assert 0.0 <= e.score <= 1.0 and "item_f1" in e.final_info
+    rows = build_sequences(episodes, [0.5, -0.5, 0.0])
+    assert sum(r.n_generated for r in rows) == sum(e.n_generated for e in episodes)
+
+
+def test_a_scripted_delegation_runs_through_env_policy_and_sequences(tiny_tokenizer, replay_engine):
+    """Exact completions drive a full lead → two subagents → answer episode."""
+    im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+    def say(text):
+        return [*tiny_tokenizer.encode(text, add_special_tokens=False), im_end]
+
+    call = {"name": "delegate", "arguments": {"subtasks": ["Rivers of Veloria A-B", "Rivers of Veloria C"]}}
+    table = ("```markdown\n| River | Length km | Mouth |\n|---|---|---|\n"
+             "| Amberflow | 412 | Gulf of Tessar |\n| Brightwater | 288 | Lake Orun |\n"
+             "| Coldrun | 157 | Amberflow |\n```")
+    engine = replay_engine([
+        [say(f"<tool_call>{json.dumps(call)}</tool_call>")],
+        [say("Amberflow 412 km, Brightwater 288 km."), say("Coldrun 157 km into Amberflow.")],
+        [say(table)],
+    ], stop_ids=[im_end])
+    policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=256))
+    (episode,) = RolloutRunner(make_env(tiny_tokenizer), policy).run(
+        [{"task_id": "toy-rivers-veloria"}], group_size=1, seed=0)
+    assert [(a.agent_id, a.role, len(a.turns)) for a in episode.agents] == [
+        ("lead", "lead", 2), ("sub_0", "subagent", 1), ("sub_1", "subagent", 1)]
+    assert episode.score == pytest.approx(1.0)
+    assert episode.final_info["item_f1"] == pytest.approx(1.0)
+    # The lead saw the env's tool schemas and its second prompt extends the first verbatim.
+    first, second = episode.agents[0].turns
+    assert '"name": "delegate"' in tiny_tokenizer.decode(first.prompt_ids)
+    n = len(first.prompt_ids) + len(first.completion_ids)
+    assert np.array_equal(second.prompt_ids[:n], np.concatenate([first.prompt_ids,
+                                                                 first.completion_ids]))
+    assert "Coldrun 157 km" in tiny_tokenizer.decode(second.prompt_ids[n:])
+    # Subagents saw their subtask and the search/access tools.
+    sub = tiny_tokenizer.decode(episode.agents[2].turns[0].prompt_ids)
+    assert "Rivers of Veloria C" in sub and '"name": "search"' in sub
+    rows = build_sequences([episode], [1.0])
+    assert [r.agent_id for r in rows] == [0, 1, 2]
+
+
+def test_wideseek_env_spec_over_a_small_world(tmp_path, tiny_tokenizer):
+    from wideseek_env.worlds import build_small_world
+
+    world = build_small_world(tmp_path / "world")
+    spec = WideSeekEnvSpec(world=str(world), config=CONFIG)
+    train, test = spec.task_options("train"), spec.task_options("eval")
+    assert train and test and not {t["task_id"] for t in train} & {t["task_id"] for t in test}
+    env = spec.make("eval", tiny_tokenizer)
+    obs, infos = env.reset(seed=0, options=test[0])
+    assert infos["lead"]["needs_action"] and obs["lead"][-1]["role"] == "user"
+    assert env.config == CONFIG
