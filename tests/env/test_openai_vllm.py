@@ -52,10 +52,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port = s.getsockname()[1]
     env = dict(os.environ)
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB: plenty for this model, fits beside tests
-    env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # engine in the server process: starts faster
     log_path = tmp_path_factory.mktemp("vllm") / "server.log"
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
            "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port),
+           # --enforce-eager: no torch.compile warm-up (minutes on 2 cores, useless for 8 requests)
            "--max-model-len", "8192", "--enforce-eager",
            "--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
     with open(log_path, "wb") as log:
