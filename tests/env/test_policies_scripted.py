@@ -13,6 +13,7 @@ from wideseek_env.policies.scripted import ScriptedPolicy, facts_report, parse_f
 from wideseek_env.runner import EvalSpec, evaluate, run_episodes
 from wideseek_env.runner.evaluate import make_env_factory
 from wideseek_env.tasks import GoldTable
+from wideseek_env.trace import read_traces
 from wideseek_env.worlds import World, build_small_world
 from wideseek_env.worlds.pages import entity_page
 from wideseek_env.worlds.sources_default import DOMAINS
@@ -102,9 +103,9 @@ def test_facts_report_round_trip() -> None:
 
 def _traces(world: World, tasks, policy, tmp: Path, name: str, width: int):
     spec = EvalSpec(width=width)
-    outcome = run_episodes(make_env_factory(spec, tasks, world.backend()), tasks, policy,
-                           trace_path=tmp / f"{name}.jsonl", progress=False)
-    return outcome.records
+    run_episodes(make_env_factory(spec, tasks, world.backend()), tasks, policy,
+                 trace_path=tmp / f"{name}.jsonl", progress=False)
+    return sorted(read_traces(tmp / f"{name}.jsonl"), key=lambda r: r["task_id"])
 
 
 def test_scripted_policy_never_reads_gold_tables(world: World, tmp_path: Path) -> None:
