@@ -97,6 +97,12 @@ def test_number_near(response, target, criterion, expected):
         ("**2024-04-11**", date(2024, 4, 11)),
         ("-, 1984", date(1984, 1, 1)),
         ("nan", date(REFERENCE_YEAR, 8, 1)),
+        ("$2017/7/27", date(2017, 7, 27)),  # symbols and punctuation around are ignored
+        ("(2017/7/27)", date(2017, 7, 27)),
+        ("2017/7/27%", date(2017, 7, 27)),
+        ("about 2017/7/27", date(2017, 7, 27)),
+        ("Jul 27, 2017 (UTC)", date(2017, 7, 27)),
+        ("2017/7/27 km", None),
         ("2024-02-30", None),
         ("2021年03月", None),  # dateparser reads nothing here either
         ("2023年8月\u200c", None),

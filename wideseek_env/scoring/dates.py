@@ -15,6 +15,8 @@ in WideSearch gold tables and in answers to them, and returns ``None`` for the r
 * Chinese ``2021年3月5日``, ``21年3月5日``, ``2021年3月``, ``3月5日``, ``10月`` (not ``2021年03月``,
   which dateparser does not read either);
 * ``9/2021`` (month and year) and a bare four-digit year (``2019``, also ``-, 1984``);
+* any of these with symbols or punctuation around them (``$2017/7/27``, ``(2017/7/27)``,
+  ``2017/7/27%``), ``about`` before or after, or a ``UTC``/``GMT`` zone, which dateparser ignores;
 * ``nan`` -- what a missing cell becomes -- as 1 August of :data:`REFERENCE_YEAR`, as dateparser
   reads it (so a missing gold date matches a missing answer, and not an unreadable one).
 
@@ -26,6 +28,7 @@ today's month and year; see docs/scoring.md). Impossible dates (``2024-02-30``) 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from functools import lru_cache
 
@@ -65,6 +68,21 @@ _DASHES = str.maketrans({"–": "-", "—": "-", "−": "-", "／": "/"})
 _TIME_RE = re.compile(
     r"(?:[ t]+|(?<=\d)t)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?$"
 )
+# dateparser ignores symbols and punctuation around a date ("$2017/7/27", "2017/7/27%",
+# "(2017/7/27)"), the word "about" and a UTC/GMT zone.
+_NOISE_RE = re.compile(r"^about\b|about$|\W*\b(?:utc|gmt)\W*$|\*")
+
+
+def _strip_edges(s: str) -> str:
+    """Drop whitespace, punctuation and symbols (not zero-width format characters) at both ends."""
+    start, end = 0, len(s)
+    while start < end and (s[start].isspace() or unicodedata.category(s[start])[0] in "PS"):
+        start += 1
+    while end > start and (s[end - 1].isspace() or unicodedata.category(s[end - 1])[0] in "PS"):
+        end -= 1
+    return s[start:end]
+
+
 _YMD_RE = re.compile(r"(\d{4})([-/.])(\d{1,2})(?:\2(\d{1,2}))?")
 _MDY_RE = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4}|\d{2})")
 _YEAR_RE = re.compile(r"\d{4}")
@@ -132,8 +150,8 @@ def _parse_words(text: str) -> date | None:
 @lru_cache(maxsize=65536)
 def parse_date(text: str) -> date | None:
     """Parse one date cell (see the module docstring for the formats), or ``None``."""
-    s = text.replace("*", "").translate(_DASHES).strip().lower()
-    s = _TIME_RE.sub("", s).strip(" ,;.-")
+    s = _strip_edges(text.translate(_DASHES).lower())
+    s = _strip_edges(_TIME_RE.sub("", _NOISE_RE.sub("", s)))
     if not s:
         return None
     if s == "nan":  # a missing cell; dateparser reads "nan" as 1 August of the current year
