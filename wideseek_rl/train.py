@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import math
-import resource
 import sys
 import time
 from collections.abc import Sequence
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import torch
 
 from wideseek_rl.advantages import group_advantages
@@ -44,12 +42,10 @@ from wideseek_rl.engines.base import SamplingParams
 from wideseek_rl.engines.hf import HFEngine, stop_ids_for
 from wideseek_rl.learner import Learner, LossSettings, PolicyModule, build_sequences
 from wideseek_rl.policy import LLMPolicy
-from wideseek_rl.records import Episode
 from wideseek_rl.rollout import RolloutRunner
+from wideseek_rl.stats import episode_stats, gather_all, memory_metrics, rollout_metrics, rss_gib
 from wideseek_rl.trackers import JsonlTracker, StdoutTracker, truncate_jsonl
 
-# Bookkeeping keys of an env's final infos that are not worth averaging.
-_NOT_METRICS = frozenset({"needs_action", "max_turns", "max_context_tokens", "delegation"})
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -89,10 +85,6 @@ def _mixed_precision(choice: str) -> str:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return "bf16"
     return "no"
-
-
-def _rss_gib() -> float:
-    return psutil.Process().memory_info().rss / 2**30
 
 
 @dataclass
@@ -232,60 +224,11 @@ def _setup(config: TrainConfig, env_spec: Any) -> _Run:
                 eval_policy, eval_runner, train_tasks, eval_tasks)
 
 
-def _episode_stats(episodes: Sequence[Episode]) -> list[dict[str, Any]]:
-    """Small per-episode summaries that are gathered across ranks."""
-    stats = []
-    for ep in episodes:
-        env_fields = {k: float(v) for k, v in ep.final_info.items()
-                      if isinstance(v, (int, float)) and k not in _NOT_METRICS}
-        stats.append({
-            "task": ep.task_index, "group": ep.group, "score": ep.score,
-            "turns": ep.n_turns, "tokens": ep.n_generated, "agents": len(ep.agents),
-            "failed": sum(a.failure is not None for a in ep.agents),
-            "cut": sum(t.finish_reason == "length" for a in ep.agents for t in a.turns),
-            "env": env_fields,
-        })
-    return stats
-
-
-def _gather(accelerator: Any, items: list[Any]) -> list[Any]:
-    if accelerator.num_processes == 1:
-        return items
-    from accelerate.utils import gather_object
-
-    return [x for part in gather_object([items]) for x in part]
-
-
-def _rollout_metrics(stats: list[dict[str, Any]], groups: int, with_signal: int) -> dict[str, float]:
-    scores = np.array([s["score"] for s in stats], dtype=np.float64)
-    n = max(len(stats), 1)
-    out = {
-        "score/mean": float(scores.mean()) if len(scores) else 0.0,
-        "score/std": float(scores.std()) if len(scores) else 0.0,
-        "score/max": float(scores.max()) if len(scores) else 0.0,
-        "score/min": float(scores.min()) if len(scores) else 0.0,
-        "rollout/episodes": float(len(stats)),
-        "rollout/groups": float(groups),
-        "rollout/groups_with_signal": float(with_signal),
-        "rollout/generated_tokens": float(sum(s["tokens"] for s in stats)),
-        "rollout/tokens_per_episode": sum(s["tokens"] for s in stats) / n,
-        "rollout/turns_per_episode": sum(s["turns"] for s in stats) / n,
-        "rollout/agents_per_episode": sum(s["agents"] for s in stats) / n,
-        "rollout/failed_agents": float(sum(s["failed"] for s in stats)),
-        "rollout/cut_completions": float(sum(s["cut"] for s in stats)),
-    }
-    keys = sorted({k for s in stats for k in s["env"]})
-    for k in keys:
-        vals = [s["env"][k] for s in stats if k in s["env"]]
-        out[f"env/{k}"] = float(np.mean(vals))
-    return out
-
-
 def _train_step(run: _Run, step: int, tasks_consumed: int) -> dict[str, float]:
     cfg, acc = run.config, run.accelerator
     ro = cfg.rollout
     t0 = time.perf_counter()
-    rss_peak = _rss_gib()
+    rss_peak = rss_gib()
     picked = task_stream(len(run.train_tasks), cfg.seed, tasks_consumed, ro.tasks_per_step)
     mine = list(range(acc.process_index, ro.tasks_per_step, acc.num_processes))
     run.policy.set_seed(int(np.random.SeedSequence([cfg.seed, step, 1]).generate_state(1)[0]))
@@ -293,9 +236,9 @@ def _train_step(run: _Run, step: int, tasks_consumed: int) -> dict[str, float]:
     episodes = run.runner.run([run.train_tasks[picked[i]] for i in mine], ro.group_size,
                               seed=cfg.seed, step=step, task_indices=mine)
     t_rollout = time.perf_counter() - t0
-    rss_peak = max(rss_peak, _rss_gib())
+    rss_peak = max(rss_peak, rss_gib())
 
-    stats = _gather(acc, _episode_stats(episodes))
+    stats = gather_all(acc, episode_stats(episodes))
     stats.sort(key=lambda s: (s["task"], s["group"]))
     adv = group_advantages([s["score"] for s in stats], [s["task"] for s in stats],
                            scale=cfg.loss.advantage_scale, eps=cfg.loss.advantage_eps)
@@ -308,18 +251,14 @@ def _train_step(run: _Run, step: int, tasks_consumed: int) -> dict[str, float]:
     metrics = run.learner.update(rows, num_episodes=ro.tasks_per_step * ro.group_size)
     _sync_weights(run)
     t_update = time.perf_counter() - t1
-    rss_peak = max(rss_peak, _rss_gib())
+    rss_peak = max(rss_peak, rss_gib())
 
-    metrics.update(_rollout_metrics(stats, adv.groups, adv.groups_with_signal))
-    metrics["rollout/rows"] = float(sum(_gather(acc, [len(rows)])))
+    metrics.update(rollout_metrics(stats, adv.groups, adv.groups_with_signal))
+    metrics["rollout/rows"] = float(sum(gather_all(acc, [len(rows)])))
     metrics["rollout/context_overflows"] = float(run.policy.overflows - overflows)
     metrics["time/rollout_s"] = t_rollout
     metrics["time/update_s"] = t_update
-    metrics["memory/rss_peak_gib"] = rss_peak
-    metrics["memory/max_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    if torch.cuda.is_available():
-        metrics["memory/cuda_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-        torch.cuda.reset_peak_memory_stats()
+    metrics.update(memory_metrics(rss_peak))
     return metrics
 
 
@@ -332,7 +271,7 @@ def _evaluate(run: _Run, step: int) -> dict[str, float]:
     run.eval_policy.set_seed(int(np.random.SeedSequence([cfg.seed, step, 2]).generate_state(1)[0]))
     episodes = run.eval_runner.run([run.eval_tasks[i] for i in mine], 1,
                                    seed=cfg.seed + 1, step=step, task_indices=mine)
-    summary = _rollout_metrics(_gather(acc, _episode_stats(episodes)), 0, 0)
+    summary = rollout_metrics(gather_all(acc, episode_stats(episodes)), 0, 0)
     out = {"eval/score_mean": summary["score/mean"], "eval/score_std": summary["score/std"],
            "eval/episodes": summary["rollout/episodes"],
            "eval/tokens_per_episode": summary["rollout/tokens_per_episode"]}
