@@ -181,3 +181,35 @@ def test_timeouts_raise(server):
     judge = OpenAIJudge(server.url, "m", timeout_s=0.1, max_retries=1, backoff_s=0.01)
     with pytest.raises(JudgeError, match="Timeout"):
         judge.judge_column("c", ["a"], ["a"])
+
+
+def test_score_command_uses_the_judge(server, tmp_path):
+    from wideseek_env.cli import main
+    from wideseek_env.tasks import write_widesearch
+
+    task = make_task()
+    write_widesearch([task], tmp_path / "t.jsonl", tmp_path / "gold")
+    answer = render_markdown_table(
+        ["City", "Country", "Population"],
+        [["Paris", "France (FR)", "2100000"], ["Berlin", "Deutschland", "3600000"]],
+    )
+    (tmp_path / "r.jsonl").write_text(
+        json.dumps({"instance_id": "j1", "response": answer, "run": 0}) + "\n"
+    )
+    code = main([
+        "score", "--tasks", str(tmp_path / "t.jsonl"), "--gold-dir", str(tmp_path / "gold"),
+        "--responses", str(tmp_path / "r.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--quiet",
+        "--judge-url", server.url, "--judge-model", "m",
+    ])  # fmt: skip
+    assert code == 0
+    (line,) = (tmp_path / "o.jsonl").read_text().splitlines()
+    # Keys aligned (1 call), the country column judged (1 call): "France (FR)" passes.
+    assert len(server.prompts) == 2
+    assert json.loads(line)["item_precision"] == pytest.approx(5 / 6)
+    server.plan = [lambda p: (404, "")]
+    code = main([
+        "score", "--tasks", str(tmp_path / "t.jsonl"), "--gold-dir", str(tmp_path / "gold"),
+        "--responses", str(tmp_path / "r.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--quiet",
+        "--judge-url", server.url, "--judge-model", "m",
+    ])  # fmt: skip
+    assert code == 3

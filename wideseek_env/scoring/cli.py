@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -26,7 +27,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--judge-url", default=None, help="OpenAI-compatible endpoint for llm_judge"
     )
     parser.add_argument("--judge-model", default=None, help="model name at the judge endpoint")
-    parser.add_argument("--judge-api-key", default=None, help="bearer token for the judge endpoint")
+    parser.add_argument(
+        "--judge-api-key-env",
+        default="OPENAI_API_KEY",
+        help="environment variable holding the judge's bearer token, if any (default OPENAI_API_KEY)",
+    )
     parser.add_argument(
         "--judge-timeout-s", type=float, default=120.0, help="judge request timeout"
     )
@@ -42,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..tasks import TaskFormatError, load_tasks
-    from .judge import OpenAIJudge
+    from .judge import JudgeError, OpenAIJudge
     from .scorer import ScoreRecord, aggregate, score_response
 
     if (args.judge_url is None) != (args.judge_model is None):
@@ -53,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     judge = None
     if args.judge_url:
+        api_key = os.environ.get(args.judge_api_key_env) or None
         judge = OpenAIJudge(
-            args.judge_url, args.judge_model, api_key=args.judge_api_key,
-            timeout_s=args.judge_timeout_s,
-        )  # fmt: skip
+            args.judge_url, args.judge_model, api_key=api_key, timeout_s=args.judge_timeout_s
+        )
     src = Path(args.responses)
     entries = []
     for number, line in enumerate(src.read_text(encoding="utf-8").splitlines(), start=1):
@@ -80,7 +85,13 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as sink:
         for entry in tqdm(entries, desc="scoring", unit="answer", disable=args.quiet):
-            record = score_response(tasks[entry["instance_id"]], entry.get("response") or "", judge)
+            try:
+                record = score_response(
+                    tasks[entry["instance_id"]], entry.get("response") or "", judge
+                )
+            except JudgeError as exc:
+                print(f"wideseek score: judge failed: {exc}", file=sys.stderr)
+                return 3
             records[entry["instance_id"]].append(record)
             sink.write(json.dumps({**entry, **record.as_dict()}, ensure_ascii=False) + "\n")
     if not entries:
