@@ -60,8 +60,7 @@ class EngineConfig:
     """Which generation engine samples the rollouts."""
 
     kind: Literal["hf", "vllm", "server"] = "hf"
-    """"hf": the trained module generates (CPU, tests); "vllm": an in-process vLLM engine per
-    rank, weights reloaded after every update; "server": OpenAI-compatible vLLM servers."""
+    """"hf": the trained module generates (CPU, tests); "vllm": an in-process vLLM engine per rank, weights reloaded after every update; "server": OpenAI-compatible vLLM servers."""
     hf_batch_size: int = 64
     """"hf": prompts per forward pass."""
     gpu_memory_utilization: float = 0.5
@@ -160,8 +159,7 @@ class TrainConfig:
     tensorboard: bool = True
     """Also log to TensorBoard (through Accelerate's tracker)."""
     torch_threads: int | None = None
-    """Intra-op CPU threads of torch (None: torch's default). Exact replays on CPU need the
-    same value in every run; 1 is fastest for tiny models on a busy machine."""
+    """Intra-op CPU threads of torch (None: its default); exact CPU replays need one value in every run, and 1 is fastest for tiny models on a busy machine."""
 
     def __post_init__(self) -> None:
         positive = ("steps", "log_every")
