@@ -103,6 +103,11 @@ def test_stops_budgets_and_refusals(engine, hf, prompts):
         hf.generate([p], SamplingParams(max_new_tokens=0))[0] for p in prompts
     ]
     assert engine.generate([], SamplingParams()) == []
+    # More prompt tokens than one engine step takes: on CPU, a seeded prompt prefilled in
+    # chunks would crash vLLM (its CPU generators cannot rewind), so prompts go in whole.
+    long = [[10 + (7 * i + j) % 1000 for j in range(1000)] for i in range(10)]
+    outs = engine.generate(long, SamplingParams(max_new_tokens=2, seed=1))
+    assert [len(o.token_ids) for o in outs] == [2] * 10
     with pytest.raises(ValueError, match="top_p=1"):
         engine.generate(prompts, SamplingParams(top_p=0.9))
     with pytest.raises(ValueError, match="max_model_len"):

@@ -89,6 +89,20 @@ def iter_safetensors(path: str | os.PathLike[str]) -> Iterator[tuple[str, torch.
                 yield name, handle.get_tensor(name)
 
 
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
+
+
+def _model_max_len(path: str) -> int:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    config = getattr(config, "text_config", None) or config
+    return int(getattr(config, "max_position_embeddings", 8192))
+
+
 def model_stop_ids(path: str | os.PathLike[str], tokenizer: Any = None) -> list[int]:
     """End-of-turn ids of a model directory: its generation config's eos ids, then the
     tokenizer's eos id (the same rule as the Hugging Face engine)."""
@@ -137,6 +151,14 @@ class VLLMEngine:
         self.allow_truncated_logprobs = allow_truncated_logprobs
         # vLLM's CPU worker replaces `torch.set_num_threads` by a no-op for good; in this
         # process that would also pin the learner's thread count, so the function is restored.
+        if _on_cpu():
+            # vLLM on CPU rewinds a request's generator when a prompt is prefilled in chunks,
+            # which CPU generators cannot do ("CPU Generator does not use offset"): every
+            # seeded request whose prompt got chunked would crash. Whole prompts only.
+            llm_kwargs.setdefault("enable_chunked_prefill", False)
+            if not llm_kwargs["enable_chunked_prefill"]:
+                llm_kwargs.setdefault("max_num_batched_tokens", max(
+                    max_model_len or _model_max_len(self.model_path), 8192))
         set_num_threads = torch.set_num_threads
         try:
             self.llm = LLM(
@@ -266,15 +288,18 @@ class VLLMEngine:
         self.weight_version += 1
 
     def close(self) -> None:
-        """Shut the engine down and free its memory (and, in process, vLLM's process group)."""
+        """Shut the engine down and free its memory (in process: also vLLM's process groups)."""
         llm, self.llm = getattr(self, "llm", None), None
         if llm is None:
             return
         core = getattr(llm.llm_engine, "engine_core", None)
-        if core is not None and hasattr(core, "shutdown"):
+        if core is None:
+            return
+        try:
             core.shutdown()
-        del llm
-        if self.in_process:
-            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
-
-            cleanup_dist_env_and_memory()
+        except ValueError as err:
+            # vLLM made the default process group in this process; when someone destroyed it
+            # first (Accelerate's `end_training` does), vLLM's own groups can no longer be
+            # destroyed, and there is nothing left to free.
+            if "process group" not in str(err):
+                raise
