@@ -119,6 +119,9 @@ class SearchServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: SearchServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed ACK
+    # stalls every answer by ~40 ms.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         self.timeout = self.server.request_timeout_s  # socket read timeout
