@@ -129,3 +129,35 @@ def test_seeded_policy_replays(tiny_engine, tiny_tokenizer):
         texts.append([policy.act([request(i, convo)])[0].action for i in range(3)])
     assert texts[0] == texts[1]
     assert len(set(texts[0])) > 1  # successive calls draw different samples
+
+
+def test_a_template_that_rewrites_history_still_extends_prompts_verbatim(tiny_tokenizer, replay_engine):
+    """Like Qwen3's, this template drops the reasoning of earlier assistant turns, so a
+    conversation does not render as a prefix of its extension; the policy must not care."""
+    from wideseek_rl.tiny import CHAT_TEMPLATE
+
+    dropping = CHAT_TEMPLATE.replace(
+        "{{- '<|im_start|>assistant\\n' + (message.content or '') -}}",
+        "{%- set c = message.content or '' -%}"
+        "{%- if not loop.last and '</think>' in c -%}{%- set c = c.split('</think>')[-1] -%}{%- endif -%}"
+        "{{- '<|im_start|>assistant\\n' + c -}}",
+    )
+    assert dropping != CHAT_TEMPLATE
+    im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    reply = [*tiny_tokenizer.encode("<think>hmm</think>blue", add_special_tokens=False), im_end]
+    engine = replay_engine([[reply], [[im_end]]], stop_ids=[im_end])
+    policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=16),
+                       chat_template=dropping)
+    convo = [{"role": "user", "content": "colour?"}]
+    policy.act([request("q", convo)])
+    convo += [{"role": "assistant", "content": "<think>hmm</think>blue"},
+              {"role": "user", "content": "again"}]
+    head = tiny_tokenizer.apply_chat_template(convo[:2], tokenize=False, chat_template=dropping)
+    full = tiny_tokenizer.apply_chat_template(convo, tokenize=False, chat_template=dropping,
+                                              add_generation_prompt=True)
+    assert not full.startswith(head)  # history is rewritten
+    policy.act([request("q", convo)])
+    first, second = engine.prompts[0][0], engine.prompts[1][0]
+    assert second[: len(first) + len(reply)] == first + reply  # the model's own tokens, reasoning kept
+    assert tiny_tokenizer.decode(second[len(first) + len(reply) :]) == \
+        "\n<|im_start|>user\nagain<|im_end|>\n<|im_start|>assistant\n"
