@@ -152,6 +152,7 @@ def _setup(config: TrainConfig, env_spec: Any) -> _Run:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     trackers: list[Any] = [JsonlTracker(out / "metrics.jsonl"), StdoutTracker(config.log_every)]
     if config.tensorboard:
         trackers.append("tensorboard")

@@ -65,8 +65,9 @@ def test_it_learns_the_keyword_game_and_changes_every_parameter(tmp_path: Path):
     assert latest_checkpoint(tmp_path / "checkpoints").name == "step_00000020"
 
 
-def cli_args(out: Path) -> list[str]:
-    return ["toy", "--output-dir", str(out), "--steps", "6", "--save-every", "2",
+def cli_args(out: Path, model: Path) -> list[str]:
+    return ["toy", "--output-dir", str(out), "--model.path", str(model), "--steps", "6",
+            "--save-every", "2",
             "--env.keywords", "blue", "apple", "--rollout.tasks-per-step", "2",
             "--rollout.group-size", "3", "--rollout.max-new-tokens", "5", "--optim.lr", "0.01",
             "--seed", "3", "--no-progress", "--no-tensorboard", "--torch-threads", "1"]
@@ -96,22 +97,22 @@ def run_cli(args: list[str], *, env_extra: dict | None = None, kill_after_step: 
     return proc.returncode
 
 
-def test_resume_after_kills_replays_the_uninterrupted_run(tmp_path: Path):
+def test_resume_after_kills_replays_the_uninterrupted_run(tmp_path: Path, tiny_model_dir: Path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    main(cli_args(reference))
+    main(cli_args(reference, tiny_model_dir))
     expected = read_metrics(reference / "metrics.jsonl")
     assert [r["step"] for r in expected] == list(range(1, 7))
 
     # 1. Killed in the middle of saving step 4: the last complete checkpoint is step 2.
-    assert run_cli(cli_args(killed), env_extra={CRASH_ENV: "4"}) == 75
+    assert run_cli(cli_args(killed, tiny_model_dir), env_extra={CRASH_ENV: "4"}) == 75
     ckpts = killed / "checkpoints"
     assert latest_checkpoint(ckpts).name == "step_00000002"
     assert (ckpts / ".tmp-step_00000004").is_dir()  # the half-written save is ignored
     # 2. Resumed, then killed (SIGKILL) at some moment after logging step 5.
-    assert run_cli([*cli_args(killed), "--resume"], kill_after_step=5) == -signal.SIGKILL
+    assert run_cli([*cli_args(killed, tiny_model_dir), "--resume"], kill_after_step=5) == -signal.SIGKILL
     assert latest_checkpoint(ckpts).name == "step_00000004"
     # 3. Resumed to the end.
-    assert run_cli([*cli_args(killed), "--resume"]) == 0
+    assert run_cli([*cli_args(killed, tiny_model_dir), "--resume"]) == 0
     got = read_metrics(killed / "metrics.jsonl")
     assert got == expected  # every step, bit for bit (timings and memory aside)
     assert not list(ckpts.glob(".tmp-*"))
