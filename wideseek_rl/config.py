@@ -220,7 +220,8 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         TrainConfig(
             env=WideSeekEnvSpec(),
             model=ModelConfig(path="Qwen/Qwen3-4B", dtype="bfloat16", gradient_checkpointing=True),
-            rollout=RolloutConfig(tasks_per_step=128, group_size=8, max_new_tokens=8192,
+            # A turn may use whatever context is left (the policy caps it), as in the reference.
+            rollout=RolloutConfig(tasks_per_step=128, group_size=8, max_new_tokens=32768,
                                   max_context_tokens=32768, temperature=1.0, top_p=1.0),
             loss=LossConfig(aggregation="wideseek", advantage_scale="group", clip_low=0.2,
                             clip_high=0.28, dual_clip=10.0, kl_coef=0.0),
