@@ -295,9 +295,13 @@ def train(config: TrainConfig, env_spec: Any = None) -> TrainResult:
     `make(split, tokenizer)` and `task_options(split)`)."""
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
-    run = _setup(config, env_spec if env_spec is not None else config.env)
-    acc, out = run.accelerator, Path(config.output_dir)
+    out = Path(config.output_dir)
     ckpt_root = out / "checkpoints"
+    if not config.resume and latest_checkpoint(ckpt_root) is not None:
+        raise FileExistsError(f"{ckpt_root} holds checkpoints of an earlier run: pass --resume to "
+                              f"continue it, or choose another --output-dir")
+    run = _setup(config, env_spec if env_spec is not None else config.env)
+    acc = run.accelerator
     step, consumed = 0, 0
     if config.resume and (latest := latest_checkpoint(ckpt_root)) is not None:
         state = load_checkpoint(acc, latest)

@@ -63,6 +63,8 @@ def test_it_learns_the_keyword_game_and_changes_every_parameter(tmp_path: Path):
     assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "final") is not None
     assert latest_checkpoint(tmp_path / "checkpoints").name == "step_00000020"
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(config)  # a fresh run never mixes with an earlier run's checkpoints
 
 
 def cli_args(out: Path, model: Path) -> list[str]:
