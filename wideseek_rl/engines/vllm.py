@@ -30,7 +30,9 @@ attention head size must be at least 32, and `VLLM_CPU_KVCACHE_SPACE` (GiB) size
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -87,6 +89,34 @@ def iter_safetensors(path: str | os.PathLike[str]) -> Iterator[tuple[str, torch.
         with safe_open(str(f), framework="pt") as handle:
             for name in handle.keys():  # noqa: SIM118 (safe_open is not a Mapping)
                 yield name, handle.get_tensor(name)
+
+
+@contextlib.contextmanager
+def _modules_vllm_can_scan() -> Iterator[None]:
+    """Hide, while vLLM starts, the modules its kernel-rebinding pass cannot walk.
+
+    At start-up vLLM (0.32, `triton_utils.dispatcher._rebind_kernels`) walks every attribute of
+    every module in `sys.modules` and calls `vars(value).get(...)` on anything with a `__dict__`.
+    Some objects answer `hasattr(x, "__dict__")` through `__getattr__` without having a real one
+    (llvmlite's `_lib_fn_wrapper`, imported by numba, which `bm25s` imports), and the pass crashes.
+    The modules are put back unchanged right after.
+    """
+    hidden: dict[str, Any] = {}
+    for name, module in list(sys.modules.items()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for value in list(namespace.values()):
+            try:
+                if hasattr(value, "__dict__"):
+                    vars(value).get("kernel")
+            except Exception:
+                hidden[name] = sys.modules.pop(name)
+                break
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
 
 
 def _on_cpu() -> bool:
@@ -161,15 +191,16 @@ class VLLMEngine:
                     max_model_len or _model_max_len(self.model_path), 8192))
         set_num_threads = torch.set_num_threads
         try:
-            self.llm = LLM(
-                model=self.model_path,
-                dtype=dtype,
-                max_model_len=max_model_len,
-                seed=seed,
-                enable_prefix_caching=enable_prefix_caching,
-                logprobs_mode="processed_logprobs",
-                **llm_kwargs,
-            )
+            with _modules_vllm_can_scan():
+                self.llm = LLM(
+                    model=self.model_path,
+                    dtype=dtype,
+                    max_model_len=max_model_len,
+                    seed=seed,
+                    enable_prefix_caching=enable_prefix_caching,
+                    logprobs_mode="processed_logprobs",
+                    **llm_kwargs,
+                )
         finally:
             torch.set_num_threads = set_num_threads
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
