@@ -119,7 +119,12 @@ def test_completions_round_robin_and_retries(server, hf):
             assert len(out.token_ids) == 24 or out.finish_reason == "stop"
             ref = learner_logprobs(hf.model, prompt, out.token_ids, 0.7)
             np.testing.assert_allclose(out.logprobs, ref, atol=TOL, rtol=0)
-        assert engine.generate(batch, sampling) == outs  # seeded calls replay
+        # Seeded calls replay the same tokens; the server batches requests as they arrive, so
+        # the log-probs may differ in the last float32 bits (seen: 5e-7), not more.
+        again = engine.generate(batch, sampling)
+        assert [o.token_ids for o in again] == [o.token_ids for o in outs]
+        for a, b in zip(again, outs):
+            np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5, rtol=0)
 
         greedy = SamplingParams(max_new_tokens=16, temperature=0.0)
         for a, b in zip(engine.generate(PROMPTS, greedy), hf.generate(PROMPTS, greedy)):
