@@ -8,10 +8,12 @@ about `prompt_tokens` tokens. Throughput counts generated tokens only (a complet
 early counts what it produced; the HF engine keeps decoding a finished row until its batch is
 done, which is part of its cost). Each (engine, batch) point is warmed up once, then timed
 `repeats` times; the median is reported. The HF engine runs first, then vLLM is started in the
-same process (weights in the same dtype, prefix caching on, same torch thread count).
+same process (weights in the same dtype, prefix caching on). Both are measured with each torch
+thread count of `--threads`: on a CPU shared with other jobs the thread count decides more than
+the engine does (the HF engine's many small ops each wait for every OpenMP thread).
 
-    python benchmarks/rollout_throughput.py                       # tiny and smollm2
-    python benchmarks/rollout_throughput.py --models tiny --batch-sizes 1 16
+    python benchmarks/rollout_throughput.py                       # tiny and smollm2, 1 and 2 threads
+    python benchmarks/rollout_throughput.py --models tiny --batch-sizes 1 16 --threads 1
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from pathlib import Path
 from typing import Literal
 
 import tyro
-from bench_common import RESULTS, finish, machine, machine_line, prepare_model, write_results
+from bench_common import (
+    RESULTS,
+    finish,
+    machine,
+    machine_line,
+    prepare_model,
+    set_threads,
+    write_results,
+)
 from tqdm import tqdm
 
 _TEXT = """list every country capital population city river airport code year team player album
@@ -54,6 +64,9 @@ class Args:
     """VLLM_CPU_KVCACHE_SPACE for the CPU build."""
     seed: int = 0
     """Seed of the prompts and of the samplers."""
+    threads: tuple[int, ...] = (1, 2)
+    """torch intra-op thread counts to measure both engines with (each a separate table). With
+    more threads than idle cores, OpenMP threads wait on each other at every op."""
     out: Path = field(default_factory=lambda: RESULTS / "rollout_throughput")
     """Output path stem (.json, .md and .png are written)."""
 
@@ -108,7 +121,10 @@ def run_model(name: str, args: Args) -> dict:
     prompts = make_prompts(tokenizer, max(args.batch_sizes), args.prompt_tokens, args.seed)
     dtype = getattr(torch, args.dtype)
     hf = HFEngine.from_pretrained(path, dtype=dtype, max_batch_size=max(args.batch_sizes))
-    hf_points = measure(hf, prompts, args, f"{name} hf")
+    hf_points = {}
+    for t in args.threads:
+        set_threads(t)
+        hf_points[t] = measure(hf, prompts, args, f"{name} hf {t}t")
     stops = list(hf.stop_token_ids)
     hf.close()
     del hf
@@ -117,12 +133,17 @@ def run_model(name: str, args: Args) -> dict:
                         max_model_len=max(len(p) for p in prompts) + args.new_tokens + 16,
                         enforce_eager=args.vllm_eager)
     startup_s = time.perf_counter() - t0
-    vllm_points = measure(engine, prompts, args, f"{name} vllm")
+    vllm_points = {}
+    for t in args.threads:
+        set_threads(t)
+        vllm_points[t] = measure(engine, prompts, args, f"{name} vllm {t}t")
     engine.close()
-    speedup = {p["batch"]: v["tokens_per_s"] / p["tokens_per_s"]
-               for p, v in zip(hf_points, vllm_points)}
-    return {"model": name, "path": str(path), "prompt_tokens_mean": statistics.mean(map(len, prompts)),
-            "hf": hf_points, "vllm": vllm_points, "speedup": speedup,
+    return {"model": name, "path": str(path),
+            "prompt_tokens_mean": statistics.mean(map(len, prompts)),
+            "by_threads": [{"threads": t, "hf": hf_points[t], "vllm": vllm_points[t],
+                            "speedup": {p["batch"]: v["tokens_per_s"] / p["tokens_per_s"]
+                                        for p, v in zip(hf_points[t], vllm_points[t])}}
+                           for t in args.threads],
             "vllm_startup_s": startup_s}
 
 
@@ -134,9 +155,12 @@ def plot(results: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
     for ax, res in zip(axes[0], results):
-        for engine, style in (("hf", "o-"), ("vllm", "s-")):
-            xs = [p["batch"] for p in res[engine]]
-            ax.plot(xs, [p["tokens_per_s"] for p in res[engine]], style, label=engine)
+        for part in res["by_threads"]:
+            for engine, style in (("hf", "o-"), ("vllm", "s-")):
+                xs = [p["batch"] for p in part[engine]]
+                ax.plot(xs, [p["tokens_per_s"] for p in part[engine]],
+                        style if part["threads"] == 1 else style.replace("-", "--"),
+                        label=f"{engine}, {part['threads']} thread(s)")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("batch size (prompts per call)")
@@ -163,12 +187,19 @@ def main(args: Args) -> None:
     ]
     for res in results:
         lines += [f"## {res['model']} (prompts: {res['prompt_tokens_mean']:.0f} tokens on average; "
-                  f"vLLM start-up {res['vllm_startup_s']:.0f} s)", "",
-                  "| batch | HF tokens/s | vLLM tokens/s | vLLM / HF |", "|---:|---:|---:|---:|"]
-        for h, v in zip(res["hf"], res["vllm"]):
-            lines.append(f"| {h['batch']} | {h['tokens_per_s']:.1f} | {v['tokens_per_s']:.1f} | "
-                         f"{v['tokens_per_s'] / h['tokens_per_s']:.2f}x |")
+                  f"vLLM start-up {res['vllm_startup_s']:.0f} s)", ""]
+        head = " | ".join(f"HF {p['threads']}t | vLLM {p['threads']}t | ratio {p['threads']}t"
+                          for p in res["by_threads"])
+        lines += [f"| batch | {head} |", "|---:" * (1 + 3 * len(res["by_threads"])) + "|"]
+        for i, b in enumerate(args.batch_sizes):
+            cells = []
+            for part in res["by_threads"]:
+                h, v = part["hf"][i]["tokens_per_s"], part["vllm"][i]["tokens_per_s"]
+                cells.append(f"{h:.1f} | {v:.1f} | {v / h:.2f}x")
+            lines.append(f"| {b} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines.append("Tokens/s per engine and torch thread count (`t`); ratio = vLLM / HF.")
+    lines.append("")
     lines.append(machine_line(info))
     plot(results, args.out.with_suffix(".png"))
     write_results(args.out, {"args": {k: str(v) if isinstance(v, Path) else v
