@@ -57,6 +57,14 @@ def prepare_model(name: str) -> Path:
     return out
 
 
+def set_threads(n: int) -> None:
+    """Use `n` torch intra-op threads (and tell OpenMP, for libraries that read it)."""
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    torch.set_num_threads(n)
+
+
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)

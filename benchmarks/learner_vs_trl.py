@@ -38,7 +38,15 @@ from pathlib import Path
 from typing import Any
 
 import tyro
-from bench_common import RESULTS, finish, machine, machine_line, prepare_model, write_results
+from bench_common import (
+    RESULTS,
+    finish,
+    machine,
+    machine_line,
+    prepare_model,
+    set_threads,
+    write_results,
+)
 
 
 @dataclass
@@ -59,6 +67,9 @@ class Args:
     """AdamW learning rate (both)."""
     seed: int = 0
     """Seed of the prompts, the sampling and the trainers."""
+    threads: int | None = None
+    """torch intra-op threads for everything measured (None: torch's default). On a machine
+    shared with other jobs, 1 avoids OpenMP threads waiting on each other."""
     out: Path = field(default_factory=lambda: RESULTS / "learner_vs_trl")
     """Output path stem (.json and .md are written)."""
 
@@ -232,6 +243,8 @@ def compare_first_step(initial, trl_model, our_model, lr: float) -> dict[str, fl
 
 
 def main(args: Args) -> None:
+    if args.threads:
+        set_threads(args.threads)
     info = machine()
     results = [run_model(m, args) for m in args.models]
     finish(info)
