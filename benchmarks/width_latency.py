@@ -276,9 +276,9 @@ def main(args: Args) -> None:
         "Same subagents and subagent turns at every width: " + (
             "yes." if same else
             "no: " + ", ".join(f"{t} at width {w}" for t, w in differs) + " used other "
-            "subagents than at width 1 (the scripted lead splits a long entity list over "
-            "several list subagents when the width allows it); see the subagent and turn "
-            "columns. Per task, wall-clock vs width 1: " + "; ".join(
+            "subagents than at width 1 (when fewer entities are left than two per subagent "
+            "of the width, the scripted lead hands them out one per subagent: more, shorter "
+            "subagents); see the subagent and turn columns. Per task, wall-clock vs width 1: " + "; ".join(
                 f"{t}: " + ", ".join(f"w{w} {r:.3f}x" for w, r in by_width.items())
                 for t, by_width in per_task.items()) + "."),
         "",
