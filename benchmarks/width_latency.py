@@ -54,7 +54,9 @@ class Args:
     widths: tuple[int, ...] = (1, 2, 4, 8, 16)
     """Subagents per delegate call."""
     tasks: int = 2
-    """Tasks measured (episodes per width)."""
+    """Tasks measured."""
+    repeats: int = 3
+    """Episodes per (task, width); the widths are interleaved."""
     min_rows: int = 30
     """Smallest gold table among the chosen tasks."""
     max_rows: int = 34
@@ -217,18 +219,24 @@ def main(args: Args) -> None:
     # Warm the engine up (first-call compilation, allocator) before any clock starts.
     engine.generate([tokenizer.encode("warm up")], SamplingParams(max_new_tokens=4))
     episodes: list[dict] = []
-    for width in tqdm(sorted(args.widths), desc="widths"):
+    envs = {}
+    for width in args.widths:
         config = EnvConfig(width=width, lead_max_turns=64, max_subagents=64,
                            max_page_chars=args.max_page_chars,
                            max_context_tokens=args.max_model_len - args.new_tokens - 64)
-        env = WideSeekEnv(world=world, split="test", config=config, token_counter=count)
-        for task in tasks:
-            ep = run_episode(env, policy, task)
-            ep["width"] = width
-            episodes.append(ep)
-            tqdm.write(f"width {width} {task.instance_id}: {ep['wall_s']:.1f} s "
-                       f"({ep['subagents']} subagents, {ep['subagent_turns']} subagent turns, "
-                       f"{ep['generate_calls']} generate calls)")
+        envs[width] = WideSeekEnv(world=world, split="test", config=config, token_counter=count)
+    # Widths interleaved (and in reverse order every other repeat), so a change in the
+    # machine's load falls on every width alike.
+    schedule = [(rep, task, width) for rep in range(args.repeats) for task in tasks
+                for width in (sorted(args.widths) if rep % 2 == 0
+                              else sorted(args.widths, reverse=True))]
+    for rep, task, width in tqdm(schedule, desc="episodes"):
+        ep = run_episode(envs[width], policy, task)
+        ep.update(width=width, repeat=rep)
+        episodes.append(ep)
+        tqdm.write(f"width {width} {task.instance_id} (repeat {rep}): {ep['wall_s']:.1f} s "
+                   f"({ep['subagents']} subagents, {ep['subagent_turns']} subagent turns, "
+                   f"{ep['generate_calls']} generate calls)")
     engine.close()
     finish(info)
 
@@ -245,10 +253,11 @@ def main(args: Args) -> None:
     differs = sorted({(e["task"], e["width"]) for e in episodes
                       if e["subagent_turn_profile"] != base_profile[e["task"]]})
     same = not differs
-    seq_s = {e["task"]: e["wall_s"] for e in episodes if e["width"] == 1}
     per_task: dict[str, dict[int, float]] = {}
-    for e in episodes:
-        per_task.setdefault(e["task"], {})[e["width"]] = e["wall_s"] / seq_s[e["task"]]
+    for t in sorted({e["task"] for e in episodes}):
+        mean_s = {w: statistics.mean(e["wall_s"] for e in episodes
+                                     if e["task"] == t and e["width"] == w) for w in args.widths}
+        per_task[t] = {w: mean_s[w] / mean_s[1] for w in sorted(args.widths)}
     at8 = next((r["ratio_to_sequential"] for r in rows if r["width"] == 8), None)
     lines = [
         "# Width latency: wall-clock per episode against width",
@@ -258,7 +267,8 @@ def main(args: Args) -> None:
         f"{args.entities_per_subtask} entities per subagent; every subagent turn generates up to "
         f"{args.new_tokens} tokens on its real conversation (pages cut to {args.max_page_chars} "
         f"characters); scripted actions; lead generates: {args.lead_generates}. Width 1 = the "
-        "same subagents one after another. Means over the tasks.",
+        "same subagents one after another. Means over "
+        f"{args.repeats} episodes of each task, widths interleaved.",
         "",
         "| width | wall-clock / episode (s) | vs sequential | engine time (s) | generate calls | "
         "subagents | subagent turns | critical-path turns | generated tokens | item F1 |",
