@@ -83,7 +83,11 @@ def test_logprobs_match_hf_engine_and_learner(engine, hf, prompts):
     batch = prompts + prompts  # duplicates must still draw their own samples
     outs = engine.generate(batch, sampled)
     assert outs[0].token_ids != outs[len(prompts)].token_ids
-    assert engine.generate(batch, sampled) == outs  # a seeded call replays
+    # A seeded call replays the tokens; prefix-cache hits may move log-probs in the last bits.
+    again = engine.generate(batch, sampled)
+    assert [o.token_ids for o in again] == [o.token_ids for o in outs]
+    for a, b in zip(again, outs):
+        np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5, rtol=0)
     for prompt, out in zip(batch, outs):
         ref = teacher_forced(hf.model, prompt, out.token_ids, 0.7)
         np.testing.assert_allclose(out.logprobs, ref, atol=TOL, rtol=0)
