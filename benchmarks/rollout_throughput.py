@@ -4,16 +4,20 @@ on the same model and prompts, at batch sizes 1-32. Goal: vLLM >= 3x HF at batch
 Both engines sample (temperature 1, top-p 1, the rollout setting) one completion of up to
 `new_tokens` tokens per prompt and return the log-prob of every sampled token; a call is timed
 from prompt ids in to completions out, prefill included. Prompts are chat-formatted requests of
-about `prompt_tokens` tokens. Throughput counts generated tokens only (a completion that stops
-early counts what it produced; the HF engine keeps decoding a finished row until its batch is
-done, which is part of its cost). Each (engine, batch) point is warmed up once, then timed
-`repeats` times; the median is reported. The HF engine runs first, then vLLM is started in the
-same process (weights in the same dtype, prefix caching on). Both are measured with each torch
-thread count of `--threads`: on a CPU shared with other jobs the thread count decides more than
-the engine does (the HF engine's many small ops each wait for every OpenMP thread).
+about `prompt_tokens` tokens, and every call (warm-up and timed) gets prompts it has never seen,
+the same ones for both engines: vLLM's prefix cache cannot serve a timed call from an earlier
+one. Throughput counts generated tokens only (a completion that stops early counts what it
+produced; the HF engine keeps decoding a finished row until its batch is done, which is part of
+its cost). Each (engine, batch) point is warmed up once, then timed `repeats` times; the median
+is reported.
 
-    python benchmarks/rollout_throughput.py                       # tiny and smollm2, 1 and 2 threads
-    python benchmarks/rollout_throughput.py --models tiny --batch-sizes 1 16 --threads 1
+Each engine runs in its standard mode: the HF engine eagerly, vLLM compiled (vLLM's default;
+`--vllm-eager` to compare), both in each dtype of `--dtypes` and with each torch thread count of
+`--threads`. The HF engine runs first, then vLLM is started in the same process; its start-up
+time (compilation included) is reported and not counted in the throughput.
+
+    python benchmarks/rollout_throughput.py                       # tiny and smollm2, bf16 and fp32
+    python benchmarks/rollout_throughput.py --models tiny --batch-sizes 1 16 --dtypes float32
 """
 
 from __future__ import annotations
@@ -56,17 +60,17 @@ class Args:
     """Generation budget per completion."""
     repeats: int = 3
     """Timed calls per point (median reported)."""
-    dtype: Literal["float32", "bfloat16"] = "float32"
-    """Weights and compute dtype of both engines."""
-    vllm_eager: bool = True
-    """Run vLLM eagerly (no torch.compile of the model; CPU compile takes minutes)."""
+    dtypes: tuple[Literal["bfloat16", "float32"], ...] = ("bfloat16", "float32")
+    """Weights and compute dtypes, each measured for both engines (a table per dtype)."""
+    vllm_eager: bool = False
+    """Run vLLM eagerly instead of compiled (compiling takes 0.5-2 min per start on a CPU)."""
     kv_cache_gib: int = 2
     """VLLM_CPU_KVCACHE_SPACE for the CPU build."""
     seed: int = 0
     """Seed of the prompts and of the samplers."""
-    threads: tuple[int, ...] = (1, 2)
-    """torch intra-op thread counts to measure both engines with (each a separate table). With
-    more threads than idle cores, OpenMP threads wait on each other at every op."""
+    threads: tuple[int, ...] = (2,)
+    """torch intra-op thread counts to measure both engines with. With more threads than idle
+    cores, OpenMP threads wait on each other at every op."""
     out: Path = field(default_factory=lambda: RESULTS / "rollout_throughput")
     """Output path stem (.json, .md and .png are written)."""
 
@@ -87,19 +91,27 @@ def make_prompts(tokenizer, n: int, target_tokens: int, seed: int) -> list[list[
     return prompts
 
 
-def measure(engine, prompts, args: Args, label: str) -> list[dict]:
+def prompt_sets(tokenizer, args: Args) -> dict[int, list[list[list[int]]]]:
+    """For each batch size, one set of that many prompts per call of the point (warm-up, then
+    the repeats). Every prompt is drawn afresh, so no call sees a prompt an earlier call saw."""
+    return {b: [make_prompts(tokenizer, b, args.prompt_tokens, hash((args.seed, b, k)) % 2**31)
+                for k in range(1 + args.repeats)]
+            for b in args.batch_sizes}
+
+
+def measure(engine, sets, args: Args, label: str) -> list[dict]:
     from wideseek_rl.engines.base import SamplingParams
 
     points = []
     for b in tqdm(args.batch_sizes, desc=label, leave=False):
-        batch = prompts[:b]
-        engine.generate(batch, SamplingParams(max_new_tokens=4, temperature=1.0, seed=args.seed))
+        engine.generate(sets[b][0],
+                        SamplingParams(max_new_tokens=4, temperature=1.0, seed=args.seed))
         runs = []
         for r in range(args.repeats):
             sampling = SamplingParams(max_new_tokens=args.new_tokens, temperature=1.0,
                                       seed=args.seed + 1 + r)
             t0 = time.perf_counter()
-            outs = engine.generate(batch, sampling)
+            outs = engine.generate(sets[b][1 + r], sampling)
             dt = time.perf_counter() - t0
             tokens = sum(len(o.token_ids) for o in outs)
             runs.append({"seconds": dt, "tokens": tokens, "tokens_per_s": tokens / dt})
@@ -109,7 +121,7 @@ def measure(engine, prompts, args: Args, label: str) -> list[dict]:
     return points
 
 
-def run_model(name: str, args: Args) -> dict:
+def run_model(name: str, dtype_name: str, args: Args) -> dict:
     import torch
     from transformers import AutoTokenizer
 
@@ -118,28 +130,30 @@ def run_model(name: str, args: Args) -> dict:
 
     path = prepare_model(name)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    prompts = make_prompts(tokenizer, max(args.batch_sizes), args.prompt_tokens, args.seed)
-    dtype = getattr(torch, args.dtype)
-    hf = HFEngine.from_pretrained(path, dtype=dtype, max_batch_size=max(args.batch_sizes))
+    sets = prompt_sets(tokenizer, args)
+    label = f"{name} {dtype_name}"
+    hf = HFEngine.from_pretrained(path, dtype=getattr(torch, dtype_name),
+                                  max_batch_size=max(args.batch_sizes))
     hf_points = {}
     for t in args.threads:
         set_threads(t)
-        hf_points[t] = measure(hf, prompts, args, f"{name} hf {t}t")
+        hf_points[t] = measure(hf, sets, args, f"{label} hf {t}t")
     stops = list(hf.stop_token_ids)
     hf.close()
     del hf
+    set_threads(max(args.threads))
     t0 = time.perf_counter()
-    engine = VLLMEngine(path, dtype=args.dtype, stop_token_ids=stops, seed=args.seed,
-                        max_model_len=max(len(p) for p in prompts) + args.new_tokens + 16,
+    engine = VLLMEngine(path, dtype=dtype_name, stop_token_ids=stops, seed=args.seed,
+                        max_model_len=max(len(p) for v in sets.values() for s in v for p in s) + args.new_tokens + 16,
                         enforce_eager=args.vllm_eager)
     startup_s = time.perf_counter() - t0
     vllm_points = {}
     for t in args.threads:
         set_threads(t)
-        vllm_points[t] = measure(engine, prompts, args, f"{name} vllm {t}t")
+        vllm_points[t] = measure(engine, sets, args, f"{label} vllm {t}t")
     engine.close()
-    return {"model": name, "path": str(path),
-            "prompt_tokens_mean": statistics.mean(map(len, prompts)),
+    return {"model": name, "dtype": dtype_name, "path": str(path),
+            "prompt_tokens_mean": statistics.mean(len(p) for v in sets.values() for s in v for p in s),
             "by_threads": [{"threads": t, "hf": hf_points[t], "vllm": vllm_points[t],
                             "speedup": {p["batch"]: v["tokens_per_s"] / p["tokens_per_s"]
                                         for p, v in zip(hf_points[t], vllm_points[t])}}
@@ -165,7 +179,7 @@ def plot(results: list[dict], path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("batch size (prompts per call)")
         ax.set_ylabel("generated tokens / s")
-        ax.set_title(res["model"])
+        ax.set_title(f"{res['model']}, {res['dtype']}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -175,19 +189,20 @@ def plot(results: list[dict], path: Path) -> None:
 def main(args: Args) -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(args.kv_cache_gib))
     info = machine()
-    results = [run_model(m, args) for m in args.models]
+    results = [run_model(m, d, args) for m in args.models for d in args.dtypes]
     finish(info)
     lines = [
         "# Rollout throughput: vLLM engine vs Hugging Face engine",
         "",
         f"Generated tokens/s (median of {args.repeats} calls), sampling at temperature 1 with "
-        f"per-token log-probs; prompts of ~{args.prompt_tokens} tokens, up to {args.new_tokens} "
-        f"new tokens each, {args.dtype}; prefill included. Goal: vLLM >= 3x HF at batch 16.",
+        f"per-token log-probs; prompts of ~{args.prompt_tokens} tokens never seen before by the "
+        f"engine, up to {args.new_tokens} new tokens each; prefill included. HF engine eager, "
+        f"vLLM {'eager' if args.vllm_eager else 'compiled'}. Goal: vLLM >= 3x HF at batch 16.",
         "",
     ]
     for res in results:
-        lines += [f"## {res['model']} (prompts: {res['prompt_tokens_mean']:.0f} tokens on average; "
-                  f"vLLM start-up {res['vllm_startup_s']:.0f} s)", ""]
+        lines += [f"## {res['model']}, {res['dtype']} (prompts: {res['prompt_tokens_mean']:.0f} "
+                  f"tokens on average; vLLM start-up {res['vllm_startup_s']:.0f} s)", ""]
         head = " | ".join(f"HF {p['threads']}t | vLLM {p['threads']}t | ratio {p['threads']}t"
                           for p in res["by_threads"])
         lines += [f"| batch | {head} |", "|---:" * (1 + 3 * len(res["by_threads"])) + "|"]
