@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from wideseek_env.env.protocol import (
     parse_action,
     strip_think,
 )
+from wideseek_env.http import RetryingClient
 from wideseek_env.policies.base import AgentAction, AgentRequest
 
 ToolMode = Literal["native", "text"]
@@ -56,14 +56,6 @@ class Usage:
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-
-
-def _retry_after_s(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def to_openai_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -178,15 +170,14 @@ class OpenAIPolicy:
         self.tool_mode: ToolMode = tool_mode
         self.sampling = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         self.seed = seed
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
         self.concurrency = concurrency
         self.extra_body = dict(extra_body or {})
         self._next_slot = 0
-        self._local = threading.local()
         self._lock = threading.Lock()
+        self.http = RetryingClient(
+            self.endpoints, api_key=api_key, timeout_s=timeout_s, max_retries=max_retries,
+            backoff_s=backoff_s, max_backoff_s=max_backoff_s, error=PolicyError,
+            prefix="OpenAIPolicy: ", on_retry=self._count_retry)
         self._usage = Usage()
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="wideseek-openai")
 
@@ -231,42 +222,13 @@ class OpenAIPolicy:
         body.update(self.extra_body)
         return body
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            if self.api_key:
-                session.headers["Authorization"] = f"Bearer {self.api_key}"
-            self._local.session = session
-        return session
+    def _count_retry(self) -> None:
+        with self._lock:
+            self._usage = _add(self._usage, retries=1)
 
     def _complete(self, request: AgentRequest, slot: int) -> AgentAction:
-        body = self.payload(request)
-        last_error = ""
-        for attempt in range(self.max_retries + 1):
-            url = self.endpoints[(slot + attempt) % len(self.endpoints)]
-            wait_s: float | None = None
-            try:
-                resp = self._session().post(url, json=body, timeout=self.timeout_s)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                last_error = f"{type(err).__name__}: {err}"
-            else:
-                if resp.status_code == 200:
-                    return self._action(request, resp, url)
-                last_error = f"HTTP {resp.status_code} from {url}: {resp.text[:500]}"
-                if resp.status_code != 429 and resp.status_code < 500:
-                    raise PolicyError(f"OpenAIPolicy: {last_error}")
-                wait_s = _retry_after_s(resp)
-            if attempt == self.max_retries:
-                break
-            with self._lock:
-                self._usage = _add(self._usage, retries=1)
-            if wait_s is None:
-                wait_s = min(self.max_backoff_s, self.backoff_s * 2**attempt)
-            time.sleep(wait_s)
-        raise PolicyError(
-            f"OpenAIPolicy: no completion after {self.max_retries + 1} attempt(s); last error: {last_error}"
-        )
+        url, resp = self.http.request("POST", "", slot, self.payload(request))
+        return self._action(request, resp, url)
 
     def _action(self, request: AgentRequest, resp: requests.Response, url: str) -> AgentAction:
         try:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -44,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import requests
 
+from wideseek_env.http import RetryingClient
 from wideseek_rl.engines.base import Completion, SamplingParams, WeightsSource
 from wideseek_rl.engines.vllm import derive_seeds, iter_safetensors, save_safetensors_dir
 
@@ -126,66 +125,35 @@ class OpenAIServerEngine:
         if concurrency < 1 or max_retries < 0:
             raise ValueError("OpenAIServerEngine: concurrency must be >= 1 and max_retries >= 0")
         self.roots = [server_root(u) for u in urls]
-        self.api_key = api_key
         self.stop_token_ids = tuple(int(t) for t in stop_token_ids)
         self.weights_dir = Path(weights_dir) if weights_dir is not None else None
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
         self.allow_truncated_logprobs = allow_truncated_logprobs
         self._rng = np.random.default_rng(seed)
         self._next_slot = 0
-        self._local = threading.local()
         self._lock = threading.Lock()
         self._stats = ServerStats()
+        self.http = RetryingClient(
+            self.roots, api_key=api_key, timeout_s=timeout_s, max_retries=max_retries,
+            backoff_s=backoff_s, max_backoff_s=max_backoff_s, error=ServerEngineError,
+            on_retry=self._count_retry)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="wideseek-server")
         self.model, self.max_model_len = self._model_card(model, max_model_len)
 
     # ------------------------------------------------------------------ HTTP
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            if self.api_key:
-                session.headers["Authorization"] = f"Bearer {self.api_key}"
-            self._local.session = session
-        return session
+    def _count_retry(self) -> None:
+        with self._lock:
+            self._stats = replace(self._stats, retries=self._stats.retries + 1)
 
     def _call(self, method: str, path: str, slot: int, body: Any = None,
               pinned: bool = False) -> tuple[str, Any]:
         """The JSON answer of the first server (from `slot` on) that gives one; `pinned`
         retries the same server."""
-        last_error = ""
-        for attempt in range(self.max_retries + 1):
-            root = self.roots[(slot + (0 if pinned else attempt)) % len(self.roots)]
-            wait_s: float | None = None
-            try:
-                resp = self._session().request(method, root + path, json=body,
-                                               timeout=self.timeout_s)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                last_error = f"{type(err).__name__} from {root}: {err}"
-            else:
-                if resp.status_code == 200:
-                    try:
-                        return root, resp.json() if resp.content else None
-                    except ValueError as err:
-                        raise ServerEngineError(
-                            f"{root}{path} answered non-JSON: {resp.text[:300]}") from err
-                last_error = f"HTTP {resp.status_code} from {root}{path}: {resp.text[:500]}"
-                if resp.status_code != 429 and resp.status_code < 500:
-                    raise ServerEngineError(last_error)
-                retry_after = resp.headers.get("Retry-After", "")
-                wait_s = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None
-            if attempt == self.max_retries:
-                break
-            with self._lock:
-                self._stats = replace(self._stats, retries=self._stats.retries + 1)
-            time.sleep(wait_s if wait_s is not None
-                       else min(self.max_backoff_s, self.backoff_s * 2**attempt))
-        raise ServerEngineError(
-            f"no answer after {self.max_retries + 1} attempt(s); last error: {last_error}")
+        root, resp = self.http.request(method, path, slot, body, pinned=pinned)
+        try:
+            return root, resp.json() if resp.content else None
+        except ValueError as err:
+            raise ServerEngineError(f"{root}{path} answered non-JSON: {resp.text[:300]}") from err
 
     def _model_card(self, model: str | None, max_model_len: int | None) -> tuple[str, int | None]:
         root, data = self._call("GET", "/v1/models", 0)
