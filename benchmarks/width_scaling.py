@@ -16,31 +16,10 @@ Every option of ``wideseek bench width`` is accepted (``--help`` lists them).
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from wideseek_env.bench import configure_kind, markdown_table, run_bench, write_results
-
-RESULTS = Path(__file__).parent / "results"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    configure_kind(parser, "width", RESULTS / "tmp" / "width_scaling")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS,
-                        help="where the result files go (default benchmarks/results)")
-    parser.add_argument("--name", default="width_scaling",
-                        help="stem of the result files (default width_scaling)")
-    args = parser.parse_args(argv)
-    records, meta = run_bench("width", args.widths, args, args.out)
-    write_results("width", records, meta, args.results_dir, stem=args.name)
-    print(markdown_table("width", records))
-    print(f"\nwritten: {args.results_dir / args.name}.md (.json, .png, .meta.json)")
-    return 0
-
+from wideseek_env.bench import script_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_main("width", __doc__, Path(__file__).parent / "results"))

@@ -208,3 +208,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nresults: {args.out / 'summary.json'}  table: {args.out / 'results.md'}  "
           f"plot: {args.out / 'scaling.png'}")
     return 0
+
+
+def script_main(kind: Kind, doc: str, results_dir: Path, argv: Sequence[str] | None = None) -> int:
+    """The body of `benchmarks/{width,depth}_scaling.py`: every option of `wideseek bench KIND`,
+    plus where the result files go (`results_dir/{kind}_scaling.{md,json,png}`)."""
+    name = f"{kind}_scaling"
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure_kind(parser, kind, results_dir / "tmp" / name)
+    parser.add_argument("--results-dir", type=Path, default=results_dir,
+                        help=f"where the result files go (default {results_dir})")
+    parser.add_argument("--name", default=name, help=f"stem of the result files (default {name})")
+    args = parser.parse_args(argv)
+    values = args.widths if kind == "width" else args.turns
+    records, meta = run_bench(kind, values, args, args.out)
+    write_results(kind, records, meta, args.results_dir, stem=args.name)
+    print(markdown_table(kind, records))
+    print(f"\nwritten: {args.results_dir / args.name}.md (.json, .png, .meta.json)")
+    return 0
