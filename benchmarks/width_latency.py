@@ -100,8 +100,8 @@ class PacedScriptedPolicy:
         self.engine_s = 0.0
 
     def act(self, requests):
+        from wideseek_env.env.messages import plain
         from wideseek_rl.engines.base import SamplingParams
-        from wideseek_rl.policy import plain
 
         actions = self.scripted.act(requests)
         paced = [r for r in requests if r.role != "lead" or self.lead_generates]

@@ -27,20 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from wideseek_env.env.messages import plain
 from wideseek_env.policies.base import AgentAction, AgentRequest
 from wideseek_rl.engines.base import GenerationEngine, SamplingParams
 from wideseek_rl.records import Turn, frozen_array
 
 _SENTINEL = "\u2063WIDESEEK-SENTINEL\u2063"
-
-
-def plain(obj: Any) -> Any:
-    """Deep copy of JSON-like data as plain dicts/lists (env records may be read-only types)."""
-    if isinstance(obj, Mapping):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    return obj
 
 
 @dataclass

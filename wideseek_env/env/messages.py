@@ -43,3 +43,13 @@ def freeze(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return tuple(freeze(v) for v in obj)
     return obj
+
+
+def plain(obj: Any) -> Any:
+    """A JSON-ready deep copy as plain dicts and lists (messages are read-only dicts, lists may be
+    tuples)."""
+    if isinstance(obj, Mapping):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj

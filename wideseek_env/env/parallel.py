@@ -107,14 +107,14 @@ from pettingzoo import ParallelEnv
 
 from wideseek_env.env.config import EnvConfig
 from wideseek_env.env.core import AgentState, Engine
-from wideseek_env.env.render import render_tree
+from wideseek_env.env.render import TranscriptViews
 from wideseek_env.env.sources import pick_task, resolve_sources
 from wideseek_env.env.spaces import ActionSpace, ConversationSpace
 from wideseek_env.search.base import SearchBackend
 from wideseek_env.tasks import Task
 
 
-class WideSeekEnv(ParallelEnv):
+class WideSeekEnv(TranscriptViews, ParallelEnv):
     """Lead + N subagents as a PettingZoo ``ParallelEnv`` (see the module docstring)."""
 
     metadata: ClassVar[dict[str, Any]] = {"name": "wideseek_v0", "render_modes": ["human", "ansi"], "is_parallelizable": True}
@@ -217,33 +217,11 @@ class WideSeekEnv(ParallelEnv):
             self.render()
         return obs, rewards, terms, truncs, infos
 
-    def render(self) -> str | None:
-        """The transcript as a tree; printed for ``render_mode="human"``, returned for "ansi"."""
-        if self.render_mode is None:
-            return None
-        text = render_tree(self._engine, self.config.render_max_chars)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
-
-    def close(self) -> None:
-        """Nothing to release: page-reading threads belong to a process-wide pool."""
-
     # ---------------------------------------------------------------- extras
 
     def tool_schemas(self, agent_or_role: str) -> list[Any]:
         """OpenAI ``tools`` list (read-only dicts) for ``lead``, ``subagent`` or an agent id."""
         return self._engine.tool_schemas(agent_or_role)
-
-    @property
-    def task(self) -> Task | None:
-        """The current episode's task (None before the first reset)."""
-        return self._engine.task
-
-    def transcript(self) -> str:
-        """The current episode as a tree, whatever the render mode."""
-        return render_tree(self._engine, self.config.render_max_chars)
 
 
 def parallel_env(**kwargs: Any) -> WideSeekEnv:

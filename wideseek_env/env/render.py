@@ -6,7 +6,9 @@ out, and each subagent appears under the lead turn that delegated to it.
 
 from __future__ import annotations
 
+from wideseek_env.env.config import EnvConfig
 from wideseek_env.env.core import AgentState, Engine
+from wideseek_env.tasks import Task
 
 
 def _short(text: str, max_chars: int) -> str:
@@ -62,3 +64,34 @@ def render_tree(engine: Engine, max_chars: int = 300) -> str:
             f"(critical path {s['critical_path_turns']})"
         )
     return "\n".join(out)
+
+
+class TranscriptViews:
+    """What both envs show of their episode engine (`self._engine`, `self.config`,
+    `self.render_mode`): the render modes, the task and the transcript."""
+
+    _engine: Engine
+    config: EnvConfig
+    render_mode: str | None
+
+    def render(self) -> str | None:
+        """The transcript as a tree; printed for ``render_mode="human"``, returned for "ansi"."""
+        if self.render_mode is None:
+            return None
+        text = self.transcript()
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def close(self) -> None:
+        """Nothing to release: page-reading threads belong to a process-wide pool."""
+
+    @property
+    def task(self) -> Task | None:
+        """The current episode's task (None before the first reset)."""
+        return self._engine.task
+
+    def transcript(self) -> str:
+        """The current episode as a tree, whatever the render mode."""
+        return render_tree(self._engine, self.config.render_max_chars)

@@ -59,7 +59,7 @@ import gymnasium as gym
 
 from wideseek_env.env.config import EnvConfig
 from wideseek_env.env.core import Engine
-from wideseek_env.env.render import render_tree
+from wideseek_env.env.render import TranscriptViews
 from wideseek_env.env.sources import pick_task, resolve_sources
 from wideseek_env.env.spaces import ActionSpace, ConversationSpace
 from wideseek_env.search.base import SearchBackend
@@ -69,7 +69,7 @@ _NOT_FOR_SINGLE = ("width", "max_subagents", "lead_max_turns", "subagent_max_tur
                    "subagent_tools")
 
 
-class WideSeekSingleAgentEnv(gym.Env[list, Any]):
+class WideSeekSingleAgentEnv(TranscriptViews, gym.Env[list, Any]):
     """One search agent as a Gymnasium ``Env`` (see the module docstring)."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "ansi"], "render_fps": 1}
@@ -122,24 +122,7 @@ class WideSeekSingleAgentEnv(gym.Env[list, Any]):
                 lead.end_reason == "final", lead.end_reason in ("turns", "context"),
                 self._engine.info(lead))
 
-    def render(self) -> str | None:
-        """The transcript; printed for ``render_mode="human"``, returned for "ansi"."""
-        if self.render_mode is None:
-            return None
-        text = render_tree(self._engine, self.config.render_max_chars)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
-
-    def close(self) -> None:
-        """Nothing to release: page-reading threads belong to a process-wide pool."""
-
     def tool_schemas(self, agent_or_role: str = "single") -> list[Any]:
         """OpenAI ``tools`` list (read-only dicts) of the agent."""
         return self._engine.tool_schemas(agent_or_role)
 
-    @property
-    def task(self) -> Task | None:
-        """The current episode's task (None before the first reset)."""
-        return self._engine.task

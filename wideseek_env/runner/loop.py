@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from wideseek_env.env.config import approx_token_count
+from wideseek_env.env.messages import plain
 from wideseek_env.policies.base import AgentAction, AgentRequest, Policy
 from wideseek_env.tasks import Task
 from wideseek_env.trace import TraceWriter, iter_traces
@@ -39,15 +40,6 @@ def episode_seed(seed: int, task_id: str, repeat: int) -> int:
     """The reset seed of one episode: stable across runs, processes and scheduling."""
     digest = hashlib.sha256(f"{seed}\x00{task_id}\x00{repeat}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def plain(obj: Any) -> Any:
-    """A JSON-ready deep copy (env messages are read-only dict subclasses, lists may be tuples)."""
-    if isinstance(obj, Mapping):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    return obj
 
 
 @dataclass
