@@ -16,6 +16,7 @@ the current weights and `load_weights` with that module's own tensors is a no-op
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -71,6 +72,7 @@ class HFEngine:
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
         self._generator = torch.Generator(device="cpu").manual_seed(seed)
+        self._keeps_logits: bool | None = None
 
     @classmethod
     def from_pretrained(
@@ -153,7 +155,8 @@ class HFEngine:
         self.model.eval()
         try:
             out = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True
+                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                **self._last_logits_only(),
             )
             past = out.past_key_values
             next_pos = positions[:, -1:] + 1
@@ -190,6 +193,14 @@ class HFEngine:
                 results[i] = Completion(tuple(row_ids), tuple(row_lp), "length")
             else:
                 results[i] = Completion(tuple(row_ids[:end]), tuple(row_lp[:end]), "stop")
+
+    def _last_logits_only(self) -> dict[str, int]:
+        """`logits_to_keep=1` when the model takes it: the prefill then computes the LM head for
+        the last position only, not a (batch, prompt length, vocabulary) tensor."""
+        if self._keeps_logits is None:
+            params = inspect.signature(self.model.forward).parameters
+            self._keeps_logits = "logits_to_keep" in params
+        return {"logits_to_keep": 1} if self._keeps_logits else {}
 
     def _sample(
         self, logits: torch.Tensor, sampling: SamplingParams, generator: torch.Generator
