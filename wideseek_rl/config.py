@@ -65,6 +65,8 @@ class EngineConfig:
     """"hf": prompts per forward pass."""
     gpu_memory_utilization: float = 0.5
     """"vllm": share of the GPU vLLM may take (the rest is the learner's)."""
+    vllm_enforce_eager: bool = False
+    """"vllm": run the model eagerly instead of torch.compiled (starts in seconds instead of minutes on a CPU; generates slower)."""
     base_urls: tuple[str, ...] = ()
     """"server": base URLs of the servers (started with --logprobs-mode processed_logprobs)."""
     weights_dir: str | None = None

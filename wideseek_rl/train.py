@@ -127,7 +127,8 @@ def _make_engine(config: TrainConfig, path: str, hf_model: Any, stops: list[int]
 
         return VLLMEngine(path, dtype=config.model.dtype,
                           max_model_len=config.rollout.max_context_tokens, stop_token_ids=stops,
-                          seed=config.seed, gpu_memory_utilization=eng.gpu_memory_utilization)
+                          seed=config.seed, gpu_memory_utilization=eng.gpu_memory_utilization,
+                          enforce_eager=eng.vllm_enforce_eager)
     from wideseek_rl.engines.openai_server import OpenAIServerEngine
 
     return OpenAIServerEngine(list(eng.base_urls), stop_token_ids=stops,

@@ -121,6 +121,28 @@ def test_resume_after_kills_replays_the_uninterrupted_run(tmp_path: Path, tiny_m
     assert sorted(p.name for p in ckpts.glob("step_*")) == ["step_00000004", "step_00000006"]
 
 
+@pytest.mark.vllm
+def test_vllm_engine_run_keeps_sampling_logprobs_equal_to_the_trainers(
+        tmp_path: Path, tiny_model_dir: Path):
+    """Six steps with the in-process vLLM engine: the engine gets the new weights after every
+    update, so at every step the trainer's log-probs of the sampled tokens, before its update,
+    equal the engine's (ratio 1). A stale engine would sample from the previous step's model,
+    which at this learning rate moves the ratio far from 1."""
+    pytest.importorskip("vllm")
+    out = tmp_path / "vllm"
+    args = [*cli_args(out, tiny_model_dir), "--engine.kind", "vllm",
+            "--engine.vllm-enforce-eager", "--save-every", "0"]
+    # Dynamo off: vLLM would otherwise compile its log-prob rank kernel (tens of CPU seconds).
+    assert run_cli(args, env_extra={"VLLM_CPU_KVCACHE_SPACE": "1",
+                                    "TORCH_COMPILE_DISABLE": "1"}) == 0
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    for r in rows:
+        assert abs(r["loss/ratio_mean"] - 1) < 1e-3 and r["loss/ratio_max"] < 1.01, r
+        assert r["rollout/generated_tokens"] > 0
+    assert len({round(r["loss/entropy"], 6) for r in rows}) > 1  # the policy did change
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
