@@ -131,6 +131,7 @@ def run_model(name: str, dtype_name: str, args: Args) -> dict:
     path = prepare_model(name)
     tokenizer = AutoTokenizer.from_pretrained(path)
     sets = prompt_sets(tokenizer, args)
+    lengths = [len(p) for calls in sets.values() for prompts in calls for p in prompts]
     label = f"{name} {dtype_name}"
     hf = HFEngine.from_pretrained(path, dtype=getattr(torch, dtype_name),
                                   max_batch_size=max(args.batch_sizes))
@@ -144,7 +145,7 @@ def run_model(name: str, dtype_name: str, args: Args) -> dict:
     set_threads(max(args.threads))
     t0 = time.perf_counter()
     engine = VLLMEngine(path, dtype=dtype_name, stop_token_ids=stops, seed=args.seed,
-                        max_model_len=max(len(p) for v in sets.values() for s in v for p in s) + args.new_tokens + 16,
+                        max_model_len=max(lengths) + args.new_tokens + 16,
                         enforce_eager=args.vllm_eager)
     startup_s = time.perf_counter() - t0
     vllm_points = {}
@@ -153,7 +154,7 @@ def run_model(name: str, dtype_name: str, args: Args) -> dict:
         vllm_points[t] = measure(engine, sets, args, f"{label} vllm {t}t")
     engine.close()
     return {"model": name, "dtype": dtype_name, "path": str(path),
-            "prompt_tokens_mean": statistics.mean(len(p) for v in sets.values() for s in v for p in s),
+            "prompt_tokens_mean": statistics.mean(lengths),
             "by_threads": [{"threads": t, "hf": hf_points[t], "vllm": vllm_points[t],
                             "speedup": {p["batch"]: v["tokens_per_s"] / p["tokens_per_s"]
                                         for p, v in zip(hf_points[t], vllm_points[t])}}
