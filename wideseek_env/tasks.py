@@ -50,7 +50,9 @@ __all__ = [
 ]
 
 PREPROCESS_STEPS = frozenset({"norm_str", "extract_number", "norm_date"})
-METRIC_NAMES = frozenset({"exact_match", "number_near", "date_near", "url_match", "llm_judge"})
+METRIC_NAMES = frozenset(
+    {"exact_match", "number_near", "date_near", "url_match", "llm_judge", "set_match"}
+)
 DEFAULT_JUDGE_CRITERION = (
     "It is sufficient if the semantics are approximately the same as the reference answer or if "
     "they point to the same entity. There is no need for a word-for-word correspondence."
@@ -164,6 +166,15 @@ def _column_eval(spec: Any, path: str, line: int | None, col: str) -> ColumnEval
             )
         if not math.isfinite(criterion) or criterion < 0:
             raise TaskFormatError(path, line, fld + ".criterion", f"bad tolerance {criterion!r}")
+        criterion = float(criterion)
+    elif "set_match" in met and criterion is not None:
+        if isinstance(criterion, bool) or not isinstance(criterion, (int, float)) or not (
+            0 <= criterion <= 1
+        ):
+            raise TaskFormatError(
+                path, line, fld + ".criterion",
+                f"set_match takes no criterion or a minimum overlap in [0, 1], got {criterion!r}",
+            )  # fmt: skip
         criterion = float(criterion)
     elif criterion is not None and not isinstance(criterion, str):
         raise TaskFormatError(

@@ -14,6 +14,8 @@ from wideseek_env.scoring.metrics import (
     norm_date,
     norm_str,
     number_near,
+    set_match,
+    split_items,
     url_match,
 )
 
@@ -135,3 +137,33 @@ def test_url_match_compares_host_sets():
     # urlsplit rejects this ("Invalid IPv6 URL"); the official evaluator would crash.
     assert url_match("http://[broken/x", "http://[broken/y") == 1.0
     assert url_match("http://[broken/x", "https://a.org") == 0.0
+
+
+def test_set_match_ignores_order_and_separators():
+    gold = "English, French, Spanish"
+    assert set_match("Spanish; English and French", gold) == 1.0
+    assert set_match("french / ENGLISH / spanish", gold) == 1.0
+    assert set_match("English, French", gold) == 0.0  # an item missing
+    assert set_match("English, French, Spanish, German", gold) == 0.0  # an item too many
+    assert set_match("English, French, Spanish, Spanish", gold) == 1.0  # sets, not lists
+    assert set_match("", "") == 1.0
+    assert set_match("Bosnia and Herzegovina", "Bosnia & Herzegovina") == 1.0
+    # A numeric criterion is a minimum Jaccard overlap: 2 of 4 items = 0.5.
+    assert set_match("English, French, German", gold, 0.5) == 1.0
+    assert set_match("English, German", gold, 0.5) == 0.0
+    assert split_items("Fe-54;  Fe-56\nFe-57") == frozenset({"fe-54", "fe-56", "fe-57"})
+
+
+def test_set_match_in_a_scored_task():
+    from wideseek_env.scoring import score_response
+    from wideseek_env.tasks import ColumnEval, GoldTable, Task
+
+    task = Task("t", "q", "en", ("country",), ("country", "languages"),
+                {"country": ColumnEval(("norm_str",), ("exact_match",)),
+                 "languages": ColumnEval((), ("set_match",))},
+                GoldTable(("Country", "Languages"), (("Belgium", "Dutch, French, German"),
+                                                     ("Chile", "Spanish"))))
+    answer = "| Country | Languages |\n|---|---|\n| Belgium | German; Dutch and French |\n" \
+             "| Chile | Spanish, English |"
+    record = score_response(task, answer)
+    assert record.item_precision == record.item_recall == 0.75  # 3 of 4 cells right

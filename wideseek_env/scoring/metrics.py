@@ -19,7 +19,12 @@ Metrics (response first, gold second; each returns 0.0 or 1.0):
   cells without URLs match); a URL that :func:`urllib.parse.urlsplit` rejects contributes the
   text between ``://`` and the next ``/`` instead of crashing the evaluation (a documented fix);
 * ``llm_judge``: decided by a :class:`~wideseek_env.scoring.judge.Judge`; without one it falls
-  back to ``exact_match``.
+  back to ``exact_match``;
+* ``set_match`` (ours, not in WideSearch's vocabulary; for multi-valued cells such as "English,
+  French and Spanish"): both cells are split into items at ``,`` ``;`` ``/`` ``|`` ``&``, line
+  breaks, full-width separators and the word "and"; items are compared after ``norm_str``; 1.0
+  when the two item sets are equal (order and separators aside), or, with a numeric criterion
+  ``c``, when their Jaccard overlap is at least ``c``.
 
 Every preprocessing step is a pure function of its input, so results are memoised.
 """
@@ -42,6 +47,8 @@ __all__ = [
     "norm_date",
     "norm_str",
     "number_near",
+    "set_match",
+    "split_items",
     "url_match",
 ]
 
@@ -123,10 +130,28 @@ def url_match(response: str, target: str) -> float:
     return 1.0 if _hosts(response) == _hosts(target) else 0.0
 
 
+_ITEM_SEP = re.compile(r"\s*(?:[,;/|&\n，；、]|\band\b)\s*", re.IGNORECASE)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def split_items(content: str) -> frozenset[str]:
+    """The items of a multi-valued cell, each after ``norm_str`` (empty items dropped)."""
+    return frozenset(x for x in (norm_str(p) for p in _ITEM_SEP.split(content)) if x)
+
+
+def set_match(response: str, target: str, criterion: float | None = None) -> float:
+    r, t = split_items(response), split_items(target)
+    if criterion is None or isinstance(criterion, str):
+        return 1.0 if r == t else 0.0
+    union = r | t
+    return 1.0 if not union or len(r & t) / len(union) >= criterion else 0.0
+
+
 METRICS: dict[str, Callable[[str, str, float], float]] = {
     "exact_match": lambda r, t, c: exact_match(r, t),
     "number_near": number_near,
     "date_near": lambda r, t, c: date_near(r, t),
     "url_match": lambda r, t, c: url_match(r, t),
     "llm_judge": lambda r, t, c: exact_match(r, t),  # the no-judge fallback
+    "set_match": set_match,
 }
