@@ -64,7 +64,8 @@ class WideSeekEnvSpec:
     """WideSeekEnv over a built world (the embedded default world when `world` is None)."""
 
     world: str | None = None
-    """Path of a built world; None builds (once) and uses the embedded default world."""
+    """Path of a built world, or 'default' / 'default-easy' (the default world's tiers, built
+    once into the cache); None means 'default'."""
     train_split: str = "train"
     """Split whose tasks are trained on."""
     eval_split: str = "test"
@@ -75,9 +76,9 @@ class WideSeekEnvSpec:
     """Count context tokens with the model's tokenizer, or with the env's fast estimate."""
 
     def _world(self) -> Any:
-        from wideseek_env.worlds import default_world
+        from wideseek_env.worlds import resolve_world
 
-        return _load_world(str(default_world() if self.world is None else self.world))
+        return _load_world(str(resolve_world(self.world or "default")))
 
     def make(self, split: str, tokenizer: Any = None) -> Any:
         from wideseek_env.env.parallel import WideSeekEnv

@@ -14,8 +14,7 @@ from wideseek_env.env.single_agent import WideSeekSingleAgentEnv
 from wideseek_env.scoring.extract import render_markdown_table
 from wideseek_env.search.http import HttpSearchBackend
 from wideseek_env.search.server import SearchServer
-from wideseek_env.worlds import World, build_small_world
-from wideseek_env.worlds.builder import BUILDER_VERSION
+from wideseek_env.worlds import World, build_small_world, default_world_path
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +70,7 @@ def test_no_arguments_means_the_cached_default_world(small_world: Path, tmp_path
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # Building the full default world is the worlds tests' business; here a small world stands in
     # for it at the cache path, so the no-argument route (default_world() -> World.load) runs.
-    (tmp_path / f"default-v{BUILDER_VERSION}-seed0").symlink_to(small_world, target_is_directory=True)
+    default_world_path(tmp_path).symlink_to(small_world, target_is_directory=True)
     monkeypatch.setenv("WIDESEEK_CACHE", str(tmp_path))
     env = pettingzoo.make("parallel", "wideseek/WideSeek-v0")
     obs, infos = env.reset(seed=0)

@@ -28,8 +28,9 @@ POLICIES = ("scripted", "openai", "random")
 def add_world_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("world")
     g.add_argument("--world", default="default",
-                   help="a built world folder, or 'default' for the embedded default world "
-                        "(built into the cache on first use; see `wideseek world build`)")
+                   help="a built world folder, 'default' for the embedded default world (tier "
+                        "v2) or 'default-easy' for its easy tier (built into the cache on first "
+                        "use; see `wideseek world build`)")
     g.add_argument("--split", default="test", help="task split: train or test (default test)")
     g.add_argument("--limit", type=int, default=None,
                    help="use N tasks spread evenly over the split (default: all)")
@@ -95,9 +96,9 @@ def spread(items: Sequence[Any], n: int | None) -> list[Any]:
 
 def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]]:
     """Tasks, search backend and a description of the world, from the world options."""
-    from wideseek_env.worlds import World, default_world
+    from wideseek_env.worlds import World, resolve_world
 
-    path = default_world(progress=not args.no_progress) if args.world == "default" else Path(args.world)
+    path = resolve_world(args.world, progress=not args.no_progress)
     world = World.load(path)
     tasks = world.tasks(args.split)
     if args.task_id:

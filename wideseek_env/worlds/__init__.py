@@ -7,11 +7,14 @@ Public API: :class:`World` (``World.load(path)``, ``.tasks(split)``, ``.backend(
 """
 
 from wideseek_env.worlds.world import (
+    TIERS,
     World,
     build_default_world,
     build_small_world,
     cache_root,
     default_world,
+    default_world_path,
+    resolve_world,
 )
 
 
@@ -22,5 +25,5 @@ def build_hybridqa_world(*args, **kwargs):
     return build(*args, **kwargs)
 
 
-__all__ = ["World", "build_default_world", "build_hybridqa_world", "build_small_world",
-           "cache_root", "default_world"]
+__all__ = ["TIERS", "World", "build_default_world", "build_hybridqa_world", "build_small_world",
+           "cache_root", "default_world", "default_world_path", "resolve_world"]

@@ -201,8 +201,12 @@ def build_world(
                                  [t for ts in tasks.values() for t in ts], k=3,
                                  sample=recall_sample, seed=seed) for e in engines}
         docs.close()
+        t_fig = time.perf_counter()
+        figures = _figures(tmp, tasks, seed, small=len(docs) < 20_000) \
+            if "tantivy" in engines else {}
         info = {
             "name": name, "builder_version": BUILDER_VERSION, "seed": seed,
+            "world_version": 1, "tier": "easy",
             "engines": list(engines), "default_engine": engines[0],
             "splits": {
                 split: {
@@ -220,8 +224,9 @@ def build_world(
             "isolation": {"test_entity_rows_dropped_from_train": dropped_rows,
                           "train_tasks_with_test_names_dropped": dropped_for_isolation,
                           "checked": "keys and every cell" if isolate_cells else "keys"},
-            "answerability": answer, "recall_at_3": recall,
+            "answerability": answer, "recall_at_3": recall, "figures": figures,
             "build": {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
+                      "seconds_figures": round(time.perf_counter() - t_fig, 2),
                       "seconds_total": round(time.perf_counter() - t0, 2),
                       "cpu_seconds_process": round(_cpu_seconds(), 1),
                       "peak_rss_mib": round(_peak_rss_mib(), 1)},
@@ -240,6 +245,22 @@ def build_world(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _figures(world: Path, tasks: dict[str, list[Task]], seed: int, small: bool
+             ) -> dict[str, Any]:
+    """The card's task and shortcut figures (:mod:`wideseek_env.worlds.stats`), per split, and
+    WideSearch's task figures beside them."""
+    from wideseek_env.worlds.sources_hybridqa import shared_dir
+    from wideseek_env.worlds.stats import shortcut_figures, task_figures, widesearch_figures
+
+    n = {"cell_sample": 300, "snippet_sample": 100, "task_sample": 60} if small else {}
+    ws = widesearch_figures(shared_dir(), seed=seed)
+    return {"tasks": {s: task_figures(ts, seed=seed) for s, ts in tasks.items()},
+            "shortcuts": {s: shortcut_figures(world, ts, seed=seed, **n)
+                          for s, ts in tasks.items() if ts},
+            "widesearch": ws if ws is not None else "not available (../shared/widesearch "
+            "missing at build time)"}
 
 
 def check_answerability(store: DocStore, tasks: Sequence[Task]) -> dict[str, Any]:

@@ -5,9 +5,18 @@ backend is opened lazily (once, under a lock), so a ``World`` is cheap to create
 between threads. HybridQA's ``dev`` split is stored as ``test`` and reachable under both names.
 
 ``default_world()`` builds the default world on first use into a cache folder versioned by the
-builder version and seed; concurrent first uses from several processes are safe because the build
-happens in a private temporary folder that is renamed into place (the loser of the race just
-uses the winner's world).
+tier, the world version and the seed; concurrent first uses from several processes are safe
+because the build happens in a private temporary folder that is renamed into place (the loser of
+the race just uses the winner's world).
+
+Two tiers of the default world exist (``world.json`` records ``tier`` and ``world_version``):
+
+- ``v2`` (the default, :mod:`wideseek_env.worlds.v2`): WideSearch-shaped tasks over
+  counterfactual test facts, pages whose wording and formats differ from the query's, lists to
+  assemble, multi-hop columns;
+- ``easy`` (the first generator, :mod:`wideseek_env.worlds.builder`): one templated page per
+  entity that states every attribute in the query's own words; kept for smoke tests and
+  regression. ``--world default-easy`` selects it.
 """
 
 from __future__ import annotations
@@ -17,13 +26,17 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from wideseek_env.search.base import SearchBackend
 from wideseek_env.tasks import Task
 from wideseek_env.worlds.layout import CARD_FILE, read_tasks
 
 SPLIT_ALIASES = {"train": "train", "test": "test", "dev": "test", "validation": "test"}
+Tier = Literal["v2", "easy"]
+TIERS: tuple[Tier, ...] = ("v2", "easy")
+#: What ``--world`` accepts besides a folder: the default world's tiers.
+WORLD_NAMES = {"default": "v2", "default-v2": "v2", "default-easy": "easy"}
 
 
 class World:
@@ -89,12 +102,21 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "wideseek"
 
 
-def build_default_world(out_dir: str | Path, *, seed: int = 0,
+def build_default_world(out_dir: str | Path, *, seed: int = 0, tier: Tier = "v2",
                         max_entities_per_domain: int | None = None,
                         tasks_scale: float = 1.0, max_other_pages: int | None = None,
                         engines: tuple[str, ...] = ("tantivy",), overwrite: bool = False,
                         progress: bool = True) -> Path:
-    """Build the embedded default world (PyPI data packages) at ``out_dir``."""
+    """Build the embedded default world (PyPI data packages) at ``out_dir``: tier ``v2`` (the
+    default) or ``easy`` (the templated first generator; ``max_entities_per_domain``,
+    ``tasks_scale`` and ``max_other_pages`` make a smaller one)."""
+    if tier == "v2":
+        from wideseek_env.worlds.v2.default import build_default_v2_world
+
+        return build_default_v2_world(out_dir, seed=seed, engines=engines, overwrite=overwrite,
+                                      progress=progress)
+    if tier != "easy":
+        raise ValueError(f"unknown tier {tier!r}; one of {TIERS}")
     from wideseek_env.worlds.builder import build_world
     from wideseek_env.worlds.sources_default import default_tables, other_pages, package_versions
 
@@ -109,32 +131,55 @@ def build_default_world(out_dir: str | Path, *, seed: int = 0,
         "options": {"max_entities_per_domain": max_entities_per_domain,
                     "tasks_scale": tasks_scale, "max_other_pages": max_other_pages},
     }
-    return build_world(tables, out_dir, name="default" if max_entities_per_domain is None
+    return build_world(tables, out_dir, name="default-easy" if max_entities_per_domain is None
                        else "small", seed=seed,
                        other_pages=other_pages(taken, limit=max_other_pages),
                        engines=engines, card=card, overwrite=overwrite,  # type: ignore[arg-type]
                        progress=progress, tasks_scale=tasks_scale)
 
 
-def build_small_world(out_dir: str | Path, seed: int = 0, *, overwrite: bool = False,
-                      progress: bool = False) -> Path:
-    """A tiny default world for tests: 60 entities per domain, ~10 tasks each, 300 other pages;
-    builds in well under 5 s."""
-    return build_default_world(out_dir, seed=seed, max_entities_per_domain=60,
+def build_small_world(out_dir: str | Path, seed: int = 0, *, tier: Tier = "easy",
+                      overwrite: bool = False, progress: bool = False) -> Path:
+    """A small default world for tests. ``easy``: 60 entities per domain, ~10 tasks each, 300
+    other pages (a few seconds). ``v2``: a dozen counties per state, 40 elements, a few hundred
+    cities and airports, 60 tasks per split (about ten seconds)."""
+    if tier == "v2":
+        from wideseek_env.worlds.v2.default import build_default_v2_world
+
+        return build_default_v2_world(out_dir, seed=seed, small=True, overwrite=overwrite,
+                                      progress=progress)
+    return build_default_world(out_dir, seed=seed, tier="easy", max_entities_per_domain=60,
                                tasks_scale=0.03, max_other_pages=300, overwrite=overwrite,
                                progress=progress)
 
 
-def default_world(cache_dir: str | Path | None = None, *, seed: int = 0,
-                  progress: bool = True) -> Path:
-    """The path of the default world, building it into the cache on first use."""
+def default_world_path(cache_dir: str | Path | None = None, *, seed: int = 0,
+                       tier: Tier = "v2") -> Path:
+    """Where :func:`default_world` keeps the default world of ``tier`` and ``seed``."""
     from wideseek_env.worlds.builder import BUILDER_VERSION
+    from wideseek_env.worlds.v2.build import WORLD_VERSION
 
-    path = cache_root(cache_dir) / f"default-v{BUILDER_VERSION}-seed{seed}"
+    version = WORLD_VERSION if tier == "v2" else BUILDER_VERSION
+    return cache_root(cache_dir) / f"default-{tier}-w{version}-seed{seed}"
+
+
+def default_world(cache_dir: str | Path | None = None, *, seed: int = 0, tier: Tier = "v2",
+                  progress: bool = True) -> Path:
+    """The path of the default world (tier ``v2`` unless asked), building it into the cache on
+    first use."""
+    path = default_world_path(cache_dir, seed=seed, tier=tier)
     if (path / CARD_FILE).is_file():
         return path
     with contextlib.suppress(FileExistsError):  # another process finished first
-        build_default_world(path, seed=seed, progress=progress)
+        build_default_world(path, seed=seed, tier=tier, progress=progress)
     if not (path / CARD_FILE).is_file():
         raise RuntimeError(f"building the default world into {path} did not produce {CARD_FILE}")
     return path
+
+
+def resolve_world(spec: str | Path, *, progress: bool = True) -> Path:
+    """A world folder from what a user typed: ``default`` (the v2 default world, built into the
+    cache on first use), ``default-easy`` (the easy tier), or a folder."""
+    if str(spec) in WORLD_NAMES:
+        return default_world(tier=WORLD_NAMES[str(spec)], progress=progress)  # type: ignore[arg-type]
+    return Path(spec)

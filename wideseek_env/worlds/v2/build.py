@@ -1,0 +1,187 @@
+"""Build a v2 world folder from domains: pages, lists, tasks with provenance, the answerability
+proof, the index, and a card with every figure of :mod:`wideseek_env.worlds.stats`.
+
+The folder has the v1 layout (so the env, runner, learner and server read both tiers unchanged)
+plus ``tasks/<split>_provenance.jsonl.gz``. ``world.json`` records ``tier`` (``v2``) and
+``world_version`` (2). The build fails (and leaves nothing behind) when the checker cannot
+re-derive every gold cell from the pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from wideseek_env.search.docstore import DocStore, DocStoreWriter, StoredPage
+from wideseek_env.search.engines import EngineName, build_engine, open_engine
+from wideseek_env.tasks import Task
+from wideseek_env.worlds.builder import _cpu_seconds, _peak_rss_mib, recall_at_k
+from wideseek_env.worlds.layout import CARD_FILE, write_tasks
+from wideseek_env.worlds.v2.lists import ListWriter
+from wideseek_env.worlds.v2.model import Domain, counterfactual_share
+from wideseek_env.worlds.v2.pages import PageWriter, assign_titles
+from wideseek_env.worlds.v2.provenance import (
+    AnswerabilityError,
+    check_provenance,
+    write_provenance,
+)
+from wideseek_env.worlds.v2.tasks import TaskMaker
+
+WORLD_VERSION = 2
+
+
+def make_tasks(domains: Sequence[Domain], writer: PageWriter, seed: int,
+               tasks_per_split: dict[str, int], name: str
+               ) -> dict[str, list[tuple[Task, dict[str, Any]]]]:
+    """Tasks of every split, numbered ``<name>-<split>-00000`` in domain order."""
+    by_name = {d.name: d for d in domains}
+    out: dict[str, list[tuple[Task, dict[str, Any]]]] = {"train": [], "test": []}
+    for split in ("train", "test"):
+        ds = [d for d in domains if d.split == split and not d.hop_only]
+        total = sum(d.task_share for d in ds)
+        for d in ds:
+            want = max(1, round(tasks_per_split.get(split, 0) * d.task_share / total))
+            made = TaskMaker(d, by_name, writer, seed).make(want, f"{d.name}-")
+            out[split].extend(made)
+        renumbered = []
+        for i, (task, prov) in enumerate(out[split]):
+            iid = f"{name}-{split}-{i:05d}"
+            task = Task(iid, task.query, task.language, task.unique_columns, task.required,
+                        task.eval_pipeline, task.gold, {**task.meta, "world": name,
+                                                        "split": split})
+            renumbered.append((task, {**prov, "instance_id": iid}))
+        out[split] = renumbered
+    return out
+
+
+def build_v2_world(domains: Sequence[Domain], out_dir: str | Path, *, name: str, seed: int = 0,
+                   tasks_per_split: dict[str, int], other_pages: Iterable[StoredPage] = (),
+                   engines: Sequence[EngineName] = ("tantivy",), card: dict[str, Any] | None = None,
+                   overwrite: bool = False, progress: bool = True,
+                   stats_sample: int = 2_000) -> Path:
+    """Build the world at ``out_dir`` and return its path (see the module docstring)."""
+    from wideseek_env.worlds.sources_hybridqa import shared_dir
+    from wideseek_env.worlds.stats import shortcut_figures, task_figures, widesearch_figures
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} exists; pass overwrite=True (--overwrite) to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    try:
+        t0 = time.perf_counter()
+        domains = list(domains)
+        assign_titles(domains)
+        writer = PageWriter(domains, seed)
+        store = DocStoreWriter(tmp / "corpus")
+        kinds: dict[str, int] = {}
+
+        def add(page: StoredPage) -> None:
+            store.add(page)
+            kinds[page.kind] = kinds.get(page.kind, 0) + 1
+
+        n_entities = sum(len(d.entities) for d in domains)
+        for page in tqdm(writer.pages(), total=int(n_entities * 2.2), desc=f"world {name}: pages",
+                         unit="page", disable=not progress, mininterval=2.0):
+            add(page)
+        for page in ListWriter(domains, writer, seed).pages():
+            add(page)
+        for page in other_pages:
+            add(page)
+        store.close()
+        made = make_tasks(domains, writer, seed, tasks_per_split, name)
+        tasks = {split: [t for t, _ in items] for split, items in made.items()}
+        provenance = {split: {p["instance_id"]: p for _, p in items}
+                      for split, items in made.items()}
+        for split in tasks:
+            write_tasks(tmp, split, tasks[split])
+            write_provenance(tmp, split, provenance[split].values())
+        t_pages = time.perf_counter() - t0
+        docs = DocStore(tmp / "corpus")
+        answer = {split: check_provenance(docs, tasks[split], provenance[split])
+                  for split in tasks}
+        bad = {s: a for s, a in answer.items() if a["cell_rate"] < 1.0}
+        if bad:
+            first = next(iter(bad.values()))["failures"][:3]
+            raise AnswerabilityError(f"world {name}: the checker could not prove every gold cell "
+                                     f"({ {s: a['cell_rate'] for s, a in bad.items()} }); "
+                                     f"first failures: {first}")
+        index_seconds: dict[str, float] = {}
+        for engine in engines:
+            t1 = time.perf_counter()
+            pages = ((i, p.title, p.text) for i, p in enumerate(
+                tqdm(docs, total=len(docs), desc=f"world {name}: {engine} index", unit="page",
+                     disable=not progress, mininterval=2.0)))
+            build_engine(engine, pages, tmp / "index" / engine)
+            index_seconds[engine] = round(time.perf_counter() - t1, 2)
+        everything = [t for ts in tasks.values() for t in ts]
+        recall = {e: recall_at_k(docs, open_engine(e, tmp / "index" / e), everything, k=3,
+                                 sample=2_000, seed=seed) for e in engines}
+        docs.close()
+        t2 = time.perf_counter()
+        figures = {split: task_figures(tasks[split], seed=seed) for split in tasks}
+        shortcuts = {split: shortcut_figures(tmp, tasks[split], seed=seed,
+                                             provenance=provenance[split],
+                                             cell_sample=stats_sample) for split in tasks
+                     if tasks[split]}
+        ws = widesearch_figures(shared_dir(), seed=seed)
+        info = {
+            "name": name, "world_version": WORLD_VERSION, "tier": "v2",
+            "builder_version": f"v2.{WORLD_VERSION}", "seed": seed,
+            "engines": list(engines), "default_engine": engines[0],
+            "splits": {split: {"tasks": len(items),
+                               "domains": sorted({t.meta["domain"] for t in items}),
+                               "tasks_by_domain": _count(t.meta["domain"] for t in items)}
+                       for split, items in tasks.items()},
+            "domains": {d.name: {"split": d.split, "entities": len(d.entities),
+                                 "attributes": [a.header for a in d.attrs.values()],
+                                 "key_columns": list(d.key_headers),
+                                 "hop_only": d.hop_only} for d in domains},
+            "counts": {"pages": sum(kinds.values()), "pages_by_kind": kinds,
+                       "entities": n_entities, "facts_indexed": len(writer.facts),
+                       "tasks": sum(len(v) for v in tasks.values())},
+            "answerability": {"method": "provenance re-derivation (every cell)", **{
+                split: {k: v for k, v in a.items() if k != "failures"}
+                for split, a in answer.items()}, "cell_rate": min(
+                    a["cell_rate"] for a in answer.values())},
+            "counterfactual": counterfactual_share(domains, "test"),
+            "surface_forms": writer.form_figures(),
+            "figures": {"tasks": figures, "shortcuts": shortcuts,
+                        "widesearch": ws if ws is not None else "not available "
+                        "(../shared/widesearch missing at build time)"},
+            "recall_at_3": recall,
+            "build": {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
+                      "seconds_figures": round(time.perf_counter() - t2, 2),
+                      "seconds_total": round(time.perf_counter() - t0, 2),
+                      "cpu_seconds_process": round(_cpu_seconds(), 1),
+                      "peak_rss_mib": round(_peak_rss_mib(), 1)},
+            **(card or {}),
+        }
+        (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False,
+                                                default=str) + "\n", encoding="utf-8")
+        if overwrite and out_dir.exists():
+            shutil.rmtree(out_dir)
+        try:
+            os.rename(tmp, out_dir)
+        except OSError as e:
+            raise FileExistsError(f"{out_dir} appeared while building (a concurrent build?)") \
+                from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _count(items: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return dict(sorted(out.items()))
