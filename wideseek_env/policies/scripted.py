@@ -5,23 +5,26 @@ source tables, and it keeps no memory between turns: every decision is recompute
 agent's conversation, so the policy is deterministic and can act for any number of agents and
 episodes at once.
 
-- **Lead**: reads the requested columns from the query (the line that lists them, in order), and
-  the rows from the query's first paragraph: explicit names, or else a subagent finds the list.
-  It then fans the entities out, ``entities_per_subtask`` per subagent and as many subagents as
-  the ``delegate`` tool allows per call (the width), re-delegates entities whose values came back
-  incomplete (up to ``max_attempts`` tries each), applies a threshold or top-n condition of the
-  query itself, and answers with the markdown table when nothing is left or its last turn comes.
-- **Subagent**: a list subtask searches the request, reads the best-matching list page (and its
-  other parts) and reports the names; a facts subtask handles its entities one at a time (search
-  the name, read the best page, try the next page if the first held too little) and reports one
-  line per entity. It reports early when its last turn comes.
-- **Single agent** (the depth baseline): does the list step and then the entities one by one
-  itself, and answers on its last turn or when done.
+- **Lead**: reads the query (:mod:`.plan`): columns and keys, the format of each column, the
+  attribute phrase behind each column (and the entity a multi-hop column goes through), the sets
+  to find (one per group: "the counties of Kansas", "the counties of Nebraska"), explicit names,
+  conditions and entity x year rows. It sends one subagent per set to assemble the list from its
+  (partial, linked) list pages, then fans the entities out, ``entities_per_subtask`` per subagent
+  and as many subagents as the ``delegate`` tool allows per call (the width), asking for every
+  column's attribute and every condition's. Entities whose values came back incomplete are sent
+  again (up to ``max_attempts`` tries). It then applies the conditions itself, writes each value
+  in the format the query asks (units, scale, rounding, date style, lists) and answers with the
+  table when nothing is left or its last turn comes.
+- **Subagent**: a list subtask reads the best-matching list and its other parts and reports the
+  names; a facts subtask searches each entity next to its group, reads its pages (profile,
+  article, yearbook), reads each attribute off them (:mod:`.reading`), follows "X of its Y" to
+  Y's page, and reports one line per entity. It reports early when its last turn comes.
+- **Single agent** (the depth baseline): does the list step and then the entities itself.
 
-Why width matters for it: a subagent looks entities up one at a time (two turns each) and is
-given only a few, as the paper's lead hands each subagent a small self-contained piece; the lead
-has ``lead_max_turns`` turns, so it covers about ``(turns - 2) * width * entities_per_subtask``
-rows, and tasks ask for 5-50.
+Why width matters for it: a subagent handles a few entities (two to four turns each with their
+hops), the lead has ``lead_max_turns`` turns, so it covers about ``(turns - 2) * width *
+entities_per_subtask`` candidates, and v2 tasks ask for up to 200 rows (more candidates, since
+conditions drop some).
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from wideseek_env.policies import heuristics as H
+from wideseek_env.policies import reading as R
 from wideseek_env.policies.base import AgentAction, AgentRequest
+from wideseek_env.policies.plan import Condition, Plan, read_plan
 from wideseek_env.policies.steps import (
     LIST_MARK,
     Log,
@@ -48,65 +52,131 @@ from wideseek_env.policies.steps import (
     max_items,
     parse_facts_report,
     parse_facts_subtask,
+    split_entity,
     tool_history,
 )
 from wideseek_env.scoring.extract import render_markdown_table
 
 _BLOCK = re.compile(r"^## (?:Subtask|子任务) (\d+)", re.MULTILINE)
 
-# ------------------------------------------------------------------------------ the plan
+__all__ = ["ScriptedPolicy", "facts_report", "parse_facts_report"]
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What the lead (or single agent) reads from the query."""
+# ------------------------------------------------------------------------------ the answer
 
-    headers: tuple[str, ...]
-    phrases: tuple[str, ...]  # one per non-key header
-    selection: H.Selection
-    request: str
 
-    @classmethod
-    def read(cls, query: str) -> Plan:
-        headers = tuple(H.parse_columns(query))
-        phrases = tuple(H.attribute_phrases(query, headers[1:])) if headers else ()
-        request = H.first_paragraph(query)
-        for phrase in phrases:  # what to report is not what to list: drop "the <attribute>"
-            request = re.sub(r"\bthe " + re.escape(phrase) + r"\b", "", request, flags=re.IGNORECASE)
-        request = re.sub(r"\s+([,.?:;])", r"\1", re.sub(r"(?:,\s*)+(and\s*)?(?=[,.?:;])|\s{2,}", " ", request))
-        return cls(headers, phrases, H.parse_selection(query), request.strip())
+def wants_of(plan: Plan) -> list[R.Want]:
+    """What to ask subagents for: every column's attribute (per year for entity x year rows:
+    the phrase with the year, and without it for columns that do not change by year) and every
+    condition's attribute."""
+    out: list[R.Want] = []
+    for h in plan.attribute_headers:
+        w = plan.wants[h]
+        out.append(w)
+        if plan.years and w.year is None and w.kind == "number":  # values that change by year
+            out.extend(R.Want(f"{w.phrase} ({y})", w.kind) for y in plan.years)
+    for c in plan.conditions:
+        kind = "text" if c.kind == "exclude" else "date" if c.kind in ("before", "from") \
+            else "number"
+        out.append(R.Want(c.phrase, kind))
+    return list(dict.fromkeys(out))
 
-    @property
-    def filter_phrase(self) -> str:
-        attr = self.selection.attribute.lower()
-        if not attr:
-            return ""
-        for phrase in self.phrases:  # the condition's attribute may also be a requested column
-            if phrase == attr or H.header_phrase(phrase) == attr:
-                return phrase
-        return attr
 
-    @property
-    def attributes(self) -> tuple[str, ...]:
-        extra = self.filter_phrase
-        return self.phrases + ((extra,) if extra and extra not in self.phrases else ())
+def _number(raw: str | None, unit: str = "") -> float | None:
+    if not raw:
+        return None
+    if unit:
+        text = R.format_value(raw, R.Format("number", unit))
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    q = R.read_quantity(raw)
+    return q[0] if q else None
 
-    def table(self, candidates: Sequence[str], facts: Mapping[str, Mapping[str, str]]) -> str:
-        """The final answer: one row per entity that meets the query's condition."""
-        sel = self.selection
-        rows = list(candidates)
-        if sel.condition:
-            keyed = [(H.parse_number(facts.get(e, {}).get(self.filter_phrase, "")), e) for e in rows]
-            known = [(v, e) for v, e in keyed if v is not None]
-            if sel.condition == "more":
-                rows = [e for v, e in known if v > sel.number]
-            elif sel.condition == "less":
-                rows = [e for v, e in known if v < sel.number]
-            else:
-                ranked = sorted(known, key=lambda ve: -ve[0] if sel.condition == "highest" else ve[0])
-                rows = [e for _, e in ranked[: sel.top_n]]
-        body = [[e, *(facts.get(e, {}).get(p, "") for p in self.phrases)] for e in rows]
-        return "Here is the table.\n\n" + render_markdown_table(self.headers, body)
+
+def _year_of(raw: str | None) -> int | None:
+    m = re.search(r"\b(\d{4})\b", raw or "")
+    return int(m.group(1)) if m else None
+
+
+def passes(cond: Condition, values: Mapping[str, str]) -> bool | None:
+    """Whether an entity meets ``cond`` (``None`` when its value is unknown)."""
+    raw = values.get(cond.phrase)
+    if cond.kind in ("above", "below"):
+        x = _number(raw, cond.unit if cond.unit not in ("", "residents", "people") else "")
+        if x is None:
+            return None
+        return x > cond.number if cond.kind == "above" else x < cond.number
+    if cond.kind in ("before", "from"):
+        y = _year_of(raw)
+        if y is None:
+            return None
+        return y < cond.number if cond.kind == "before" else y >= cond.number
+    if cond.kind == "exclude":
+        return None if raw is None else raw.strip().lower() != cond.value.strip().lower()
+    return True
+
+
+def answer_table(plan: Plan, candidates: Sequence[tuple[str, str]],
+                 facts: Mapping[str, Mapping[str, str]]) -> str:
+    """The final answer: one row per candidate ``(name, group)`` that meets the conditions (per
+    year for entity x year rows), each value in the asked format."""
+    rows = list(candidates)
+    for cond in plan.conditions:
+        if cond.kind in ("top", "bottom"):
+            valued = [(x, c) for c in rows
+                      if (x := _number(facts.get(_ekey(c), {}).get(cond.phrase))) is not None]
+            valued.sort(key=lambda xc: -xc[0] if cond.kind == "top" else xc[0])
+            rows = [c for _, c in valued[: int(cond.number)]]
+        else:
+            rows = [c for c in rows if passes(cond, facts.get(_ekey(c), {}))]
+    body = []
+    for cand in rows:
+        values = facts.get(_ekey(cand), {})
+        keys = _key_cells(plan, cand)
+        for year in plan.years or (None,):
+            cells = list(keys) + ([str(year)] if year is not None else [])
+            for h in plan.attribute_headers:
+                want = plan.wants[h]
+                raw = values.get(f"{want.phrase} ({year})") if year is not None else None
+                raw = raw or values.get(want.phrase, "")
+                cells.append(R.format_value(raw, plan.formats.get(h, R.Format())) if raw else "")
+            body.append(cells)
+    return "Here is the table.\n\n" + render_markdown_table(plan.headers, body)
+
+
+def _ekey(cand: tuple[str, str]) -> str:
+    name, group = cand
+    return f"{name} [{group}]" if group else name
+
+
+def _context(plan: Plan, set_phrase: str) -> str:
+    """The group a set's names were listed under, and what the set is a set of."""
+    group = dict(zip(plan.sets, plan.groups)).get(set_phrase, "")
+    noun = set_noun(set_phrase) if not plan.names else ""
+    return "; ".join(x for x in (group, noun) if x)
+
+
+def set_noun(set_phrase: str) -> str:
+    """What a set is a set of: ``all chemical elements`` -> ``chemical elements``; searched
+    next to a name when the set has no group ("Iron chemical elements" finds the element, not
+    its isotopes)."""
+    text = re.sub(r"^(?:all|the|every|each)\s+", "", set_phrase.strip(), flags=re.IGNORECASE)
+    return re.split(r"\s+(?:of|in|with|that|whose|which|located|from)\s+", text)[0].strip()
+
+
+def _key_cells(plan: Plan, cand: tuple[str, str]) -> list[str]:
+    name, context = cand
+    if len(plan.keys) == 1:
+        return [name]
+    m = re.match(r"^(.+)-(\d+)$", name)  # "Iron-56" for (Element, Mass Number)
+    if m:
+        return [m.group(1), m.group(2)] + [""] * (len(plan.keys) - 2)
+    group = context.split(";")[0].strip()
+    if group and not any(group == g for g in plan.groups):
+        group = ""  # a noun standing in for a group is not a key cell
+    return [name, group] + [""] * (len(plan.keys) - 2)
 
 
 # ------------------------------------------------------------------------------ the policy
@@ -157,8 +227,7 @@ class ScriptedPolicy:
             attempt = int(m.group(1)) if (m := re.search(r"\(attempt (\d+)", first)) else 1
             step = list_step(request, log, attempt)
             if step.name is not None and last:
-                pages = list(log.pages.values())
-                return Step(None, text=list_report("the pages read", pages))
+                return Step(None, text=list_report("the pages read", list(log.pages.values())))
             return step
         parsed = parse_facts_subtask(subtask)
         if parsed is None:  # a subtask in free form: search it and report what the results say
@@ -168,23 +237,24 @@ class ScriptedPolicy:
             hits = log.searches.get(query, [])
             return Step(None, text="\n".join(f"{h.title} ({h.url}): {h.snippet}" for h in hits)
                         or "Nothing found.")
-        entities, attributes = parsed
-        step, found = facts_step(entities, attributes, log)
+        entities, wants = parsed
+        step, found = facts_step(entities, wants, log)
         if step is None or last:
-            return Step(None, text=facts_report(entities, attributes, found))
+            return Step(None, text=facts_report(entities, [w.phrase for w in wants], found))
         return step
 
     # -------------------------------------------------------------- lead
 
     def _lead(self, req: AgentRequest) -> Step:
-        plan = Plan.read(first_user(req.messages))
+        plan = read_plan(first_user(req.messages))
         if not plan.headers:
             return Step(None, text="I could not tell which columns the table should have.")
         width = max_items(req.tools, "delegate", 1)
-        names: dict[str, None] = dict.fromkeys(plan.selection.names)
+        candidates: dict[tuple[str, str], None] = dict.fromkeys((n, "") for n in plan.names)
         facts: dict[str, dict[str, str]] = {}
         attempts: dict[str, int] = {}
-        list_attempts = 0
+        listed: dict[str, int] = {}  # set phrase -> list attempts
+        found_in: dict[str, int] = {}  # set phrase -> names its lists gave
         for call, result in tool_history(req.messages):
             if call.name != "delegate":
                 continue
@@ -192,9 +262,13 @@ class ScriptedPolicy:
             for subtask, block in zip(subtasks, _report_blocks(result)):
                 report = block.split(subtask, 1)[-1]
                 if subtask.startswith(LIST_MARK):
-                    list_attempts += 1
-                    for name in H.bullet_names(report):
-                        names.setdefault(name, None)
+                    request = subtask.partition("\n")[2].strip()
+                    listed[request] = listed.get(request, 0) + 1
+                    group = _context(plan, request)
+                    names = H.bullet_names(report)
+                    found_in[request] = found_in.get(request, 0) + len(names)
+                    for name in names:
+                        candidates.setdefault((name, group), None)
                     continue
                 parsed = parse_facts_subtask(subtask)
                 if parsed is None:
@@ -203,45 +277,57 @@ class ScriptedPolicy:
                     attempts[entity] = attempts.get(entity, 0) + 1
                 for entity, values in parse_facts_report(report).items():
                     facts.setdefault(entity, {}).update(values)
-        candidates = list(names)
+        cands = list(candidates)
         if self._last_turn(req):
-            return Step(None, text=plan.table(candidates, facts))
-        if not candidates:
-            if list_attempts < self.max_list_attempts:
-                return Step("delegate", {"subtasks": [list_subtask(plan.request, list_attempts + 1)]})
-            return Step(None, text=plan.table(candidates, facts))
-        attrs = plan.attributes
+            return Step(None, text=answer_table(plan, cands, facts))
+        if not plan.names:  # every set listed once, and again while its lists gave no names
+            sets = [s for s in plan.sets if listed.get(s, 0) == 0 or (
+                listed[s] < self.max_list_attempts and not found_in.get(s))]
+            if sets:
+                return Step("delegate", {"subtasks": [
+                    list_subtask(s, listed.get(s, 0) + 1) for s in sets[:width]]})
+        if not cands:
+            return Step(None, text=answer_table(plan, cands, facts))
+        wants = wants_of(plan)
 
-        def missing(e: str) -> bool:
-            return any(a not in facts.get(e, {}) for a in attrs)
+        def missing(key: str) -> bool:
+            """A column with no value (plain or for some year) or a condition not read."""
+            got = facts.get(key, {})
+            for h in plan.attribute_headers:
+                p = plan.wants[h].phrase
+                if p not in got and not any(k.startswith(p + " (") for k in got):
+                    return True
+            return any(c.phrase not in got for c in plan.conditions)
 
-        todo = [e for e in candidates if attempts.get(e, 0) == 0]
-        todo += [e for e in candidates if 0 < attempts.get(e, 0) < self.max_attempts and missing(e)]
+        keys = [_ekey(c) for c in cands]
+        todo = [k for k in keys if attempts.get(k, 0) == 0]
+        todo += [k for k in keys if 0 < attempts.get(k, 0) < self.max_attempts and missing(k)]
         if not todo:
-            return Step(None, text=plan.table(candidates, facts))
+            return Step(None, text=answer_table(plan, cands, facts))
         todo = todo[: width * self.entities_per_subtask]
         n_sub = min(width, len(todo))
         size = math.ceil(len(todo) / n_sub)
-        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-        return Step("delegate", {"subtasks": [facts_subtask(c, attrs) for c in chunks]})
+        chunks = [todo[i: i + size] for i in range(0, len(todo), size)]
+        return Step("delegate", {"subtasks": [facts_subtask(c, wants) for c in chunks]})
 
     # -------------------------------------------------------------- single agent
 
     def _single(self, req: AgentRequest) -> Step:
-        plan = Plan.read(first_user(req.messages))
+        plan = read_plan(first_user(req.messages))
         if not plan.headers:
             return Step(None, text="I could not tell which columns the table should have.")
         log = Log(tool_history(req.messages))
         last = self._last_turn(req)
-        names = list(plan.selection.names)
-        if not names:
-            step = list_step(plan.request, log)
-            if step.name is not None:
-                return Step(None, text=plan.table([], {})) if last else step
-            names = H.bullet_names(step.text)
-        step, found = facts_step(names, plan.attributes, log)
+        cands: list[tuple[str, str]] = [(n, "") for n in plan.names]
+        if not cands:
+            for s in plan.sets:
+                step = list_step(s, log)
+                if step.name is not None:
+                    return Step(None, text=answer_table(plan, cands, {})) if last else step
+                cands += [(n, _context(plan, s)) for n in H.bullet_names(step.text)]
+        step, found = facts_step([_ekey(c) for c in cands], wants_of(plan), log)
         if step is None or last:
-            return Step(None, text=plan.table(names, found))
+            return Step(None, text=answer_table(plan, cands, found))
         return step
 
 
@@ -249,3 +335,8 @@ def _report_blocks(result: str) -> list[str]:
     """The per-subtask blocks of a ``delegate`` result, in subtask order."""
     starts = [m.start() for m in _BLOCK.finditer(result)]
     return [result[a:b] for a, b in zip(starts, [*starts[1:], len(result)])]
+
+
+def entity_of(key: str) -> tuple[str, str]:
+    """``name [group]`` -> ``(name, group)``."""
+    return split_entity(key)

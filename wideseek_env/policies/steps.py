@@ -15,6 +15,7 @@ from typing import Any
 
 from wideseek_env.env.protocol import ToolCall, parse_action
 from wideseek_env.policies import heuristics as H
+from wideseek_env.policies import reading as R
 
 LIST_MARK = "Find the complete list of entities that this request asks about"
 FACTS_MARK = "Look up facts about each entity below"
@@ -95,109 +96,213 @@ def list_queries(request: str, attempt: int = 1) -> list[str]:
     return list(dict.fromkeys(p for p in parts if p))[:5]
 
 
+_LINK = re.compile(r"^→ (.+): (\S+)$", re.MULTILINE)
+_RANGE = re.compile(r"\s*\([A-Z]–[A-Z]\)\s*$|\s*\([A-Z]\)\s*$")
+#: Title words of lists that hold only part of a set (a ranking, a period, a cut).
+_PARTIAL = frozenset({"most", "largest", "busiest", "densest", "before", "later", "formed",
+                      "opened", "discovered", "disambiguation", "yearbook", "refer"})
+
+
+def _base_title(title: str) -> str:
+    return _RANGE.sub("", _PART.sub("", title)).strip()
+
+
+def _list_like(hit: H.SearchHit) -> bool:
+    snippet = hit.snippet
+    return (snippet.count(" - ") >= 2 or "entries" in snippet[:200] or "list" in
+            hit.title.lower() or "list" in snippet[:120].lower())
+
+
 def list_step(request: str, log: Log, attempt: int = 1) -> Step:
-    """Next step of finding the entity list for ``request``; final text = the names found."""
+    """Next step of finding the entity list for ``request``; final text = the names found.
+
+    Searches the request (and its clauses), reads the list page whose title matches the request
+    best (rankings and period cuts score lower: they hold part of a set), then every other part
+    of that list: the parts it links to, or those titled "(part j of n)". A request for "all"
+    of something reads every list family whose title matches (the union of partial lists)."""
     queries = list_queries(request, attempt)
     if any(q not in log.searches for q in queries):
         return Step("search", {"queries": queries})
     want = H.content_words(request)
 
-    def rank(hit: H.SearchHit) -> tuple[bool, int, int]:
-        # A snippet that already shows bullet items beats a title that only sounds right
-        # (an article "International prize list of ..." is not a list of names).
-        title = H.content_words(_PART.sub("", hit.title))
-        return (" - " in hit.snippet, len(title & want) - len(title - want), -hit.rank)
+    def rank(hit: H.SearchHit) -> tuple[int, bool, int]:
+        title = H.content_words(_base_title(hit.title))
+        partial = len(title & _PARTIAL)
+        return (len(title & want) - len(title - want) - 2 * partial, " - " in hit.snippet,
+                -hit.rank)
 
     pooled: dict[str, H.SearchHit] = {}
     for q in queries:
         for h in log.searches[q]:
             pooled.setdefault(h.url, h)
-    lists = sorted((h for h in pooled.values()
-                    if h.snippet.count(" - ") >= 2 or "list" in h.title.lower()
-                    or "list" in h.snippet[:120].lower()), key=rank, reverse=True)
-    best = None
+    lists = sorted((h for h in pooled.values() if _list_like(h)), key=rank, reverse=True)
+    if request.lower().startswith("all "):  # an index of lists ("Lists of X by Y") covers "all"
+        hubs = [h for h in lists if h.title.lower().startswith("lists of")]
+        if hubs:
+            hub = hubs[0]
+            if hub.url not in log.pages:
+                return Step("access", {"urls": [hub.url]})
+            linked = {u: _base_title(t) for t, u in _LINK.findall(log.pages[hub.url].text)}
+            if linked:
+                return _read_family(linked, log, hub.title)
+    families: list[str] = []
     for hit in lists[:MAX_LIST_PAGES_TRIED]:  # the first candidate that does hold names
         if hit.url not in log.pages:
             return Step("access", {"urls": [hit.url]})
         if H.bullet_names(log.pages[hit.url].text):
-            best = hit
+            families.append(_base_title(hit.title))
             break
-    if best is None:
+    if not families:
         return Step(None, text="No list page found.")
-    base = _PART.sub("", best.title)
-    part = _PART.search(best.title)
-    n_parts = int(part.group(2)) if part else 1
-    # The other parts of a long list: find each by its title, then read them.
-    part_urls: dict[int, str] = {int(part.group(1)) if part else 1: best.url}
-    missing = []
-    for j in range(1, n_parts + 1):
-        if j in part_urls:
+    if request.lower().startswith("all "):  # no one list holds "all": take every matching family
+        head = rank(next(h for h in lists if _base_title(h.title) == families[0]))[0]
+        families += [_base_title(h.title) for h in lists
+                     if rank(h)[0] >= head - 1 and _base_title(h.title) not in families]
+    urls = {h.url: _base_title(h.title) for h in pooled.values()
+            if _base_title(h.title) in families}
+    return _read_family(urls, log, families[0])
+
+
+def _read_family(urls: dict[str, str], log: Log, title: str) -> Step:
+    """Read every page of the lists in ``urls`` (URL -> list title): their linked parts, or the
+    parts titled "(part j of n)"; then report the names."""
+    urls = dict(urls)
+    missing: list[str] = []
+    for url, fam in list(urls.items()):
+        page = log.pages.get(url)
+        if page is None:
             continue
-        q = f"{base} (part {j} of {n_parts})"
-        hits = log.searches.get(q)
-        if hits is None:
-            missing.append(q)
-            continue
-        match = next((h for h in hits if h.title.lower() == q.lower()), None)
-        if match is not None:
-            part_urls[j] = match.url
+        for linked_title, link in _LINK.findall(page.text):
+            if _base_title(linked_title) == fam:
+                urls.setdefault(link, fam)
+        part = _PART.search(page.title)
+        if part:  # the easy tier: other parts found by their titles
+            n_parts = int(part.group(2))
+            for j in range(1, n_parts + 1):
+                q = f"{fam} (part {j} of {n_parts})"
+                hits = log.searches.get(q)
+                if hits is None:
+                    missing.append(q)
+                else:
+                    match = next((h for h in hits if h.title.lower() == q.lower()), None)
+                    if match is not None:
+                        urls.setdefault(match.url, fam)
     if missing:
-        return Step("search", {"queries": missing[:5]})
-    unread = [u for _, u in sorted(part_urls.items()) if u not in log.pages]
+        return Step("search", {"queries": list(dict.fromkeys(missing))[:5]})
+    unread = [u for u in urls if u not in log.pages]
     if unread:
         return Step("access", {"urls": unread[:5]})
-    return Step(None, text=list_report(base, [log.pages[u] for _, u in sorted(part_urls.items())]))
+    return Step(None, text=list_report(title, [log.pages[u] for u in urls]))
 
 
 def list_report(title: str, pages: Sequence[H.PageText]) -> str:
     names: dict[str, None] = {}
     for page in pages:
         for name in H.bullet_names(page.text):
-            names.setdefault(name, None)
+            names.setdefault(name.split(" — ")[0].strip(), None)  # a ranking's value dropped
     if not names:
         return f"The page {title!r} lists no names."
     return f"{len(names)} names listed on {title!r}:\n" + "\n".join(f"- {n}" for n in names)
 
 
-def _page_candidates(entity: str, hits: Sequence[H.SearchHit]) -> list[H.SearchHit]:
-    """Pages likely to be about ``entity``, best first (list pages left out)."""
-    low = entity.lower()
-
-    def rank(h: H.SearchHit) -> tuple[int, int]:
-        title = h.title.lower()
-        level = 3 if title == low else 2 if title.startswith(low) or low in title else \
-            1 if low in h.snippet.lower() else 0
-        return (-level, h.rank)
-
-    pages = [h for h in hits if h.snippet.count(" - ") < 2]
-    return sorted(pages, key=rank)
+def split_entity(entity: str) -> tuple[str, str]:
+    """``"Washington County [Kansas; counties]"`` -> (name, context); the lead adds the context
+    (the group the name was listed under, and what the set is a set of) so that a subagent can
+    tell same-named entities apart."""
+    m = re.match(r"^(.*?)\s*\[([^\]]+)\]$", entity)
+    return (m.group(1), m.group(2)) if m else (entity, "")
 
 
-def facts_step(entities: Sequence[str], attributes: Sequence[str], log: Log,
+def _contexts(ctx: str) -> list[str]:
+    return [c.strip() for c in ctx.split(";") if c.strip()]
+
+
+def _page_candidates(name: str, context: str, hits: Sequence[H.SearchHit]) -> list[H.SearchHit]:
+    """Pages about ``name`` (in ``context``), best first; list and disambiguation pages left out.
+    """
+    low = name.lower()
+    ctxs = [c.lower() for c in _contexts(context)]
+    whole = re.compile(r"(?<![\w-])" + re.escape(low) + r"(?![\w-])")
+
+    def rank(h: H.SearchHit) -> tuple[int, int, int]:
+        title = re.sub(r"^about\s+", "", h.title.lower())
+        after = title[len(low): len(low) + 1]
+        level = 3 if title == low else \
+            2 if (title.startswith(low) and after in " (,:—") or title.endswith(" of " + low) \
+            else 1 if whole.search(title) else 0
+        text = title + " " + h.snippet.lower()
+        in_ctx = sum(1 for c in ctxs if c in text)
+        return (-level, -in_ctx, h.rank)
+
+    pages = [h for h in hits if h.snippet.count(" - ") < 2 and "(disambiguation)" not in h.title
+             and low in (h.title + " " + h.snippet).lower()]
+    pages.sort(key=rank)
+    if pages and rank(pages[0])[0] <= -2:  # pages titled by the name: only those
+        pages = [h for h in pages if rank(h)[0] <= -2]
+    return pages
+
+
+def _query(name: str, context: str) -> str:
+    return f"{name} {context}".strip()
+
+
+def _queries(name: str, context: str) -> list[str]:
+    """The entity's name with each of its contexts, and alone."""
+    return list(dict.fromkeys([*(_query(name, c) for c in _contexts(context)), name]))
+
+
+def facts_step(entities: Sequence[str], wants: Sequence[R.Want], log: Log, pages_per: int = 3,
                ) -> tuple[Step | None, dict[str, dict[str, str]]]:
-    """Next tool call for the first unfinished entity (None when all are done) and the values
-    found so far per entity."""
+    """Next tool call for the unfinished entities (None when all are done) and the values found
+    so far per entity (raw, as the pages write them). A want "X of its Y" is read off the page of
+    the entity that Y names (searched next to the row entity's context)."""
     found: dict[str, dict[str, str]] = {}
+    searches: list[str] = []
+    reads: list[str] = []
     for entity in entities:
-        hits = log.searches.get(entity)
-        if hits is None:
-            return Step("search", {"queries": [entity]}), found
+        name, ctx = split_entity(entity)
+        queries = _queries(name, ctx)
+        if any(q not in log.searches for q in queries):
+            searches.extend(q for q in queries if q not in log.searches)
+            continue
+        hits = list({h.url: h for q in queries for h in log.searches[q]}.values())
+        chosen = _page_candidates(name, ctx, hits)[:pages_per]
+        unread = [h.url for h in chosen if h.url not in log.pages]
+        if unread:
+            reads.extend(unread)
+            continue
+        pages = [log.pages[h.url] for h in chosen]
         values: dict[str, str] = {}
-        candidates = _page_candidates(entity, hits)
-        read = [h for h in candidates if h.url in log.pages]
-        for h in read:
-            page = log.pages[h.url]
-            if page.error:
+        for want in wants:
+            hop = re.match(r"(.+) of its (.+)$", want.phrase)
+            if hop is None:
+                v = R.find_value(pages, want, name)
+                if v:
+                    values[want.phrase] = v
                 continue
-            for attr in attributes:
-                if attr not in values:
-                    value = H.extract_value(page.text, attr, entity)
-                    if value:
-                        values[attr] = value
+            via = R.find_value(pages, R.Want(hop.group(2), "text"), name)
+            if not via:
+                continue
+            q = _query(via, _contexts(ctx)[0] if _contexts(ctx) else "")
+            hop_hits = log.searches.get(q)
+            if hop_hits is None:
+                searches.append(q)
+                continue
+            target = _page_candidates(via, _contexts(ctx)[0] if _contexts(ctx) else "",
+                                      hop_hits)[:1]
+            if not target:
+                continue
+            if target[0].url not in log.pages:
+                reads.append(target[0].url)
+                continue
+            v = R.find_value([log.pages[target[0].url]], R.Want(hop.group(1), want.kind), via)
+            if v:
+                values[want.phrase] = v
         found[entity] = values
-        unread = [h for h in candidates if h.url not in log.pages]
-        if unread and (not read or (len(read) < 2 and len(values) * 2 < len(attributes))):
-            return Step("access", {"urls": [unread[0].url]}), found
+    if searches:
+        return Step("search", {"queries": list(dict.fromkeys(searches))[:5]}), found
+    if reads:
+        return Step("access", {"urls": list(dict.fromkeys(reads))[:5]}), found
     return None, found
 
 
@@ -232,15 +337,21 @@ def list_subtask(request: str, attempt: int) -> str:
     return f"{head}\n{request}"
 
 
-def facts_subtask(entities: Sequence[str], attributes: Sequence[str]) -> str:
+def facts_subtask(entities: Sequence[str], wants: Sequence[R.Want]) -> str:
+    """A facts subtask: entities (``name [context]``) and attributes (``phrase [kind]``)."""
     return (f'{FACTS_MARK} and report one line per entity as "entity | attribute: value | ...", '
             f'writing "{UNKNOWN}" for a value you cannot find.\nEntities:\n'
             + "".join(f"- {e}\n" for e in entities) + "Attributes:\n"
-            + "".join(f"- {a}\n" for a in attributes)).rstrip()
+            + "".join(f"- {w.phrase}" + (f" [{w.kind}]" if w.kind != "text" else "") + "\n"
+                      for w in wants)).rstrip()
 
 
-def parse_facts_subtask(text: str) -> tuple[list[str], list[str]] | None:
+def parse_facts_subtask(text: str) -> tuple[list[str], list[R.Want]] | None:
     m = re.search(r"^Entities:\n(.*?)^Attributes:\n(.*)$", text, re.MULTILINE | re.DOTALL)
     if not m:
         return None
-    return H.bullet_names(m.group(1)), H.bullet_names(m.group(2))
+    wants = []
+    for line in H.bullet_names(m.group(2)):
+        k = re.match(r"^(.*?)\s*\[(number|date|list)\]$", line)
+        wants.append(R.Want(k.group(1), k.group(2)) if k else R.Want(line, "text"))
+    return H.bullet_names(m.group(1)), wants

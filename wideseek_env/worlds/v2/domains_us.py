@@ -121,7 +121,7 @@ def town_attrs() -> dict[str, AttrSpec]:
                  labels=("Altitude", "Height above sea level", "Elev."),
                  clauses=("lies at {v} above sea level", "sits at an altitude of {v}"),
                  unit="m", alt_units=("ft",), tolerance=0.05),
-        AttrSpec("incorporated", "date", "Incorporated", "date of incorporation",
+        AttrSpec("incorporated", "date", "Incorporation Date", "date of incorporation",
                  labels=("Chartered", "Incorporated", "Town charter"),
                  clauses=("received its charter on {v}", "was incorporated on {v}")),
     ]

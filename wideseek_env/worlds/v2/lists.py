@@ -110,21 +110,38 @@ class ListWriter:
                rng: random.Random) -> Iterator[StoredPage]:
         size = rng.choice((12, 15, 20, 25, 30))
         parts = [names[i: i + size] for i in range(0, len(names), size)] or [[]]
-        for j, part in enumerate(parts, start=1):
-            t = title if len(parts) == 1 else f"{title} ({_letter_range(part)})"
-            url = _url(self.seed, *url_key, j)
+        titles = [title if len(parts) == 1 else f"{title} ({_letter_range(p)})" for p in parts]
+        urls = [_url(self.seed, *url_key, j) for j in range(1, len(parts) + 1)]
+        for j, part in enumerate(parts):
             note = "" if len(parts) == 1 else (
                 f" This page covers the names from {part[0]} to {part[-1]}; "
-                f"the list continues on {len(parts) - 1} other page(s).")
+                f"the list continues on {len(parts) - 1} other page(s), linked below.")
             text = intro + note + "\n\n" + "\n".join(f"- {n}" for n in part)
-            yield StoredPage(id=url.split("://", 1)[1], url=url, title=t, text=text, kind="list")
+            if len(parts) > 1:  # the parts link each other, as a site's pages would
+                text += "\n\nOther parts of this list:\n" + "\n".join(
+                    f"→ {t}: {u}" for k, (t, u) in enumerate(zip(titles, urls)) if k != j)
+            yield StoredPage(id=urls[j].split("://", 1)[1], url=urls[j], title=titles[j],
+                             text=text, kind="list")
 
     def _group_lists(self, d: Domain, key: str, title: str,
                      rng: random.Random) -> Iterator[StoredPage]:
+        """The lists of each group, and an index page that links them all (as a site's "lists
+        of ... by ..." page does): the only way to a whole domain is through every group."""
+        index: list[tuple[str, str]] = []
         for g, members in self._groups(d, key).items():
             names = sorted(self.mention(e, True) for e in members)
             intro = f"{title.format(g=g)}: {len(names)} entries, in alphabetical order."
-            yield from self._parts(title.format(g=g), intro, names, (d.name, key, g), rng)
+            for page in self._parts(title.format(g=g), intro, names, (d.name, key, g), rng):
+                index.append((page.title, page.url))
+                yield page
+        url = _url(self.seed, d.name, "index", key)
+        word = {"status": "status", "period": "period", "block": "block", "state": "state",
+                "country": "country", "continent": "continent", "subregion": "subregion",
+                "element": "element"}.get(key, key)
+        t = f"Lists of {d.plural} by {word}"
+        text = (f"This index links every list of {d.plural} by {word}; each list covers one "
+                f"{word}.\n\n" + "\n".join(f"→ {a}: {b}" for a, b in index))
+        yield StoredPage(id=url.split("://", 1)[1], url=url, title=t, text=text, kind="list")
 
     def _ranked(self, d: Domain, key: str, attr: str, year: int | None, title: str,
                 rng: random.Random) -> Iterator[StoredPage]:
