@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..tasks import TaskFormatError, load_tasks
-    from .judge import JudgeError, OpenAIJudge
     from .explain import explain_response
+    from .judge import JudgeError, OpenAIJudge
     from .scorer import ScoreRecord, aggregate, score_response
 
     if (args.judge_url is None) != (args.judge_model is None):

@@ -36,9 +36,11 @@ RowStatus = Literal["matched", "missed", "extra", "duplicate"]
 
 @dataclass(frozen=True)
 class ColumnExplanation:
-    """A required column: its name in the answer, whether it is a key, and how it is scored."""
+    """A required column (normalised name), its header in the gold table and in the answer,
+    whether it is a key, and how it is scored."""
 
     name: str
+    gold_name: str | None
     answer_name: str | None
     key: bool
     preprocess: tuple[str, ...]
@@ -121,8 +123,9 @@ class ScoreExplanation:
 
         return cls(
             data["task_id"], bool(data["parse_ok"]), data.get("failure"),
-            tuple(ColumnExplanation(**{**c, "preprocess": tuple(c["preprocess"]),
-                                       "metric": tuple(c["metric"])}) for c in data["columns"]),
+            tuple(ColumnExplanation(c["name"], c.get("gold_name"), c.get("answer_name"),
+                                    bool(c["key"]), tuple(c["preprocess"]), tuple(c["metric"]),
+                                    c.get("criterion")) for c in data["columns"]),
             tuple(row(r) for r in data["rows"]), tuple(row(r) for r in data["extra_rows"]),
             tuple((int(a), int(b)) for a, b in data.get("gold_duplicates", ())),
         )
@@ -139,9 +142,10 @@ def explain_alignment(task: Task, al: Alignment) -> ScoreExplanation:
     pipeline = task.eval_pipeline
     names = ({c: al.frame.names[i] for c, i in al.position.items()}
              if al.frame is not None and al.position is not None else {})
+    gidx = gold_column_index(task.gold.columns)
     columns = tuple(
         ColumnExplanation(
-            col, names.get(col), j in keys,
+            col, task.gold.columns[gidx[col]] if col in gidx else None, names.get(col), j in keys,
             pipeline[col].preprocess if col in pipeline else (),
             pipeline[col].metric if col in pipeline else (),
             pipeline[col].criterion if col in pipeline else None)
@@ -149,7 +153,6 @@ def explain_alignment(task: Task, al: Alignment) -> ScoreExplanation:
     if al.failure is not None:
         return ScoreExplanation(task.instance_id, False, al.failure, columns, (), ())
     assert al.frame is not None and al.position is not None
-    gidx = gold_column_index(task.gold.columns)
     gold_raw = [gidx[c] for c in required]
     resp_raw = [al.frame.columns[al.position[c]] for c in required]
 
