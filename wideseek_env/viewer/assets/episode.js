@@ -211,6 +211,7 @@ async function openEpisode(i) {
   if (state.selected !== i) return;
   CURRENT = ep;
   sec.replaceChildren(renderEpisode(i, INDEX[i], ep));
+  performance.mark("wsv-episode");
   document.body.dataset.episode = String(i);
 }
 
