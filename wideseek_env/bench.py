@@ -9,7 +9,8 @@ Each point is one :func:`~wideseek_env.runner.evaluate` run in ``<out>/width_<N>
 table and written to ``<out>/summary.json`` (a list of records with ``width`` or ``turns``,
 ``item_f1``, ``row_f1``, ``success``, ``critical_path_turns``, ``total_turns``, ``tokens``),
 ``<out>/results.md`` and ``<out>/scaling.png`` (item and row F1 against width or turns, and the
-turns spent). Scores are Avg@N over ``--repeats``; ``tokens`` are generated tokens per episode
+turns spent). Each point's episodes are also written as a viewer page (``wideseek view``,
+``<out>/width_<N>/view.html``), linked from its row of ``results.md`` (``--no-view`` skips them). Scores are Avg@N over ``--repeats``; ``tokens`` are generated tokens per episode
 (estimated from the text when the policy does not report them, marked ``~`` in the table).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,20 +47,37 @@ def point_record(kind: Kind, x: int, summary: Mapping[str, Any]) -> dict[str, An
         "policy_calls": c["policy_calls"],
         "episodes": summary["episodes"],
         "wall_time_s": summary["wall_time_s_now"],
+        "view": None,
     }
 
 
-def markdown_table(kind: Kind, records: Sequence[Mapping[str, Any]]) -> str:
+def markdown_table(kind: Kind, records: Sequence[Mapping[str, Any]],
+                   links: Sequence[str | None] | None = None) -> str:
+    """The results table; with ``links`` (one per record), a last column links each row's
+    viewer page."""
     x = X_KEY[kind]
     head = [x, "item F1", "row F1", "success", "critical-path turns", "total turns", "tokens"]
+    if links is not None:
+        head.append("episodes")
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
-    for r in records:
+    for k, r in enumerate(records):
         tokens = f"{'~' if r['tokens_estimated'] else ''}{r['tokens']:,.0f}"
-        lines.append(
-            f"| {r[x]} | {r['item_f1']:.4f} | {r['row_f1']:.4f} | {r['success']:.4f} | "
-            f"{r['critical_path_turns']:.1f} | {r['total_turns']:.1f} | {tokens} |"
-        )
+        line = (f"| {r[x]} | {r['item_f1']:.4f} | {r['row_f1']:.4f} | {r['success']:.4f} | "
+                f"{r['critical_path_turns']:.1f} | {r['total_turns']:.1f} | {tokens} |")
+        if links is not None:
+            line += f" [view]({links[k]}) |" if links[k] else " |"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def view_links(records: Sequence[Mapping[str, Any]], runs_dir: Path, md_dir: Path,
+               ) -> list[str | None] | None:
+    """Links from ``md_dir`` to each record's viewer page (``view``, relative to ``runs_dir``),
+    or None when no record has a page."""
+    if not any(r.get("view") for r in records):
+        return None
+    return [Path(os.path.relpath(runs_dir / r["view"], md_dir)).as_posix() if r.get("view")
+            else None for r in records]
 
 
 def plot(kind: Kind, records: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
@@ -116,8 +135,14 @@ def run_bench(kind: Kind, values: Sequence[int], args: argparse.Namespace, out: 
             summary = evaluate(spec, tasks, backend, policy, sub, policy_info=policy_info,
                                world_info=world_info, judge=judge,
                                episodes_at_once=args.episodes_at_once,
-                               progress=not args.no_progress)
-            records.append(point_record(kind, value, summary))
+                               progress=not args.no_progress, explain=not args.no_explain)
+            record = point_record(kind, value, summary)
+            if not args.no_view:
+                from wideseek_env.viewer import write_view
+
+                page = write_view([sub], sub / "view.html")
+                record["view"] = page.path.relative_to(out).as_posix()
+            records.append(record)
     finally:
         if hasattr(policy, "close"):
             policy.close()
@@ -134,9 +159,10 @@ def run_bench(kind: Kind, values: Sequence[int], args: argparse.Namespace, out: 
 
 
 def write_results(kind: Kind, records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
-                  out: Path, stem: str = "") -> None:
+                  out: Path, stem: str = "", runs_dir: Path | None = None) -> None:
     """``summary.json`` (records), ``results.md`` (table + how it was made), ``scaling.png``.
-    With ``stem``, the files are ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` instead."""
+    With ``stem``, the files are ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` instead.
+    ``runs_dir`` is the benchmark folder the records' viewer pages are in (default ``out``)."""
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / (f"{stem}.json" if stem else "summary.json")
     md_path = out / (f"{stem}.md" if stem else "results.md")
@@ -149,7 +175,7 @@ def write_results(kind: Kind, records: Sequence[Mapping[str, Any]], meta: Mappin
     title = f"{meta['policy'].get('name')} policy, {w.get('name')} world ({w.get('split')}, {w.get('tasks')} tasks)"
     md = [
         f"# {what.capitalize()}: {title}", "",
-        markdown_table(kind, records), "",
+        markdown_table(kind, records, view_links(records, runs_dir or out, out)), "",
         f"Scores are Avg@{meta['repeats']} over {w.get('tasks')} tasks; turns and tokens are "
         "means per episode (tokens: generated; `~` = estimated from the text).",
         f"Budgets: {json.dumps(meta['budgets'])}. Policy: `{json.dumps(meta['policy'])}`.",
@@ -187,6 +213,8 @@ def configure_kind(p: argparse.ArgumentParser, kind: Kind, default_out: Path) ->
                        help="comma-separated turn budgets (default 10,20,40,80)")
     p.add_argument("--out", type=Path, default=default_out,
                    help=f"output folder (default {default_out}); re-running resumes")
+    p.add_argument("--no-view", action="store_true",
+                   help="do not write a viewer page (view.html) per width / turn budget")
     add_world_args(p)
     add_policy_args(p)
     add_run_args(p)
@@ -207,6 +235,9 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(kind, records))
     print(f"\nresults: {args.out / 'summary.json'}  table: {args.out / 'results.md'}  "
           f"plot: {args.out / 'scaling.png'}")
+    if not args.no_view:
+        print(f"episodes in a browser: {args.out}/{X_KEY[kind]}_<N>/view.html "
+              f"(all in one page: wideseek view {args.out})")
     return 0
 
 
@@ -223,7 +254,7 @@ def script_main(kind: Kind, doc: str, results_dir: Path, argv: Sequence[str] | N
     args = parser.parse_args(argv)
     values = args.widths if kind == "width" else args.turns
     records, meta = run_bench(kind, values, args, args.out)
-    write_results(kind, records, meta, args.results_dir, stem=args.name)
+    write_results(kind, records, meta, args.results_dir, stem=args.name, runs_dir=args.out)
     print(markdown_table(kind, records))
     print(f"\nwritten: {args.results_dir / args.name}.md (.json, .png, .meta.json)")
     return 0

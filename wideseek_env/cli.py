@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("wideseek_env.runner.cli", "evaluate a policy on a world (traces, Avg/Max/Pass@N)"),
     "bench": ("wideseek_env.bench", "width or depth scaling benchmark (table, summary.json, plot)"),
     "trace": ("wideseek_env.trace", "show an episode trace as the agent tree"),
+    "view": ("wideseek_env.viewer.cli", "write a run's episodes as one HTML page (or serve it live)"),
     "world": ("wideseek_env.worlds.cli", "build a world (corpus, tasks, index) or show its card"),
     "serve-search": ("wideseek_env.search.server", "serve a world's search index over HTTP"),
 }

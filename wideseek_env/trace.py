@@ -6,7 +6,8 @@ agent's whole conversation (``agents``: id, role, parent, delegation index, stat
 messages). Each record is written with a single ``write`` on a file opened for appending, then
 flushed and synced, so a crash or Ctrl-C leaves at most one torn last line; :func:`read_traces`
 drops such a line (and :class:`TraceWriter` cuts it off before appending), so a resumed run
-simply runs that episode again.
+simply runs that episode again. Eval traces also hold each score's cell-level ``explanation``
+(:mod:`wideseek_env.scoring.explain`); :class:`Explainer` recomputes it for older records.
 """
 
 from __future__ import annotations
@@ -92,6 +93,64 @@ class TraceWriter:
         self.close()
 
 
+# ------------------------------------------------------------------------------ explanations
+
+
+def load_run_info(trace_path: str | Path) -> dict[str, Any]:
+    """The ``run.json`` beside a trace file (what ``wideseek eval`` ran), or ``{}``."""
+    path = Path(trace_path).parent / "run.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
+    return data if isinstance(data, dict) else {}
+
+
+class Explainer:
+    """Cell-level score explanations of trace records: the record's own (``explanation``), or,
+    for a record written without one, one recomputed from the run's world (named in
+    ``run.json``) when that world still loads and rescoring the answer (without a judge) gives
+    the recorded score. Worlds are loaded once per (path, split)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def _tasks_of(self, run_info: Mapping[str, Any]) -> dict[str, Any] | None:
+        world = run_info.get("world", {})
+        path, split = world.get("path"), world.get("split")
+        if not path or not split or not Path(path).is_dir():
+            return None
+        if (path, split) not in self._tasks:
+            from wideseek_env.worlds import World
+
+            try:
+                tasks = {t.instance_id: t for t in World.load(path).tasks(split)}
+            except (OSError, ValueError, KeyError):
+                tasks = None
+            self._tasks[(path, split)] = tasks
+        return self._tasks[(path, split)]
+
+    def __call__(self, record: Mapping[str, Any], run_info: Mapping[str, Any],
+                 ) -> tuple[dict[str, Any] | None, bool]:
+        """``(explanation as a dict or None, recomputed)``."""
+        if isinstance(record.get("explanation"), Mapping):
+            return dict(record["explanation"]), False
+        if record.get("response") is None:
+            return None, False
+        tasks = self._tasks_of(run_info)
+        task = tasks.get(record.get("task_id")) if tasks else None
+        if task is None:
+            return None, False
+        from wideseek_env.scoring.explain import explain_response
+
+        score, explanation = explain_response(task, record["response"])
+        if score.as_dict() != record.get("score"):
+            return None, False  # scored with a judge or another scorer version: do not guess
+        return explanation.as_dict(), True
+
+
 # ------------------------------------------------------------------------------------ rendering
 
 
@@ -100,6 +159,19 @@ def _short(text: str, max_chars: int) -> str:
     if max_chars <= 0 or len(flat) <= max_chars:
         return flat
     return flat[: max_chars - 1] + "…"
+
+
+def _has_table(text: str) -> bool:
+    return sum(line.lstrip().startswith("|") for line in text.splitlines()) >= 2
+
+
+def _message_text(text: str, indent: str, max_chars: int) -> str:
+    """A message for the tree: in full with its lines when it holds a markdown table (an answer
+    or a report) or when ``max_chars`` <= 0, else flattened to one line cut to ``max_chars``."""
+    text = str(text)
+    if max_chars > 0 and not _has_table(text):
+        return _short(text, max_chars)
+    return ("\n" + indent).join(line.rstrip() for line in text.strip("\n").splitlines())
 
 
 def _agent_block(agent: Mapping[str, Any], indent: str, max_chars: int) -> Iterator[tuple[Any, str]]:
@@ -119,12 +191,15 @@ def _agent_block(agent: Mapping[str, Any], indent: str, max_chars: int) -> Itera
             label = f"← {msg.get('name', 'tool')}"
         else:
             label = str(role)
-        yield msg, f"{indent}  {label}: {_short(msg.get('content', ''), max_chars)}"
+        body = _message_text(msg.get("content", ""), indent + "    ", max_chars)
+        yield msg, f"{indent}  {label}: {body}"
 
 
 def render_episode(record: Mapping[str, Any], max_chars: int = 300) -> str:
     """One episode as an agent tree: each delegation's subagents appear under the lead's call,
-    before the results come back. ``max_chars`` <= 0 shows messages in full."""
+    before the results come back. Messages are cut to ``max_chars`` on one line, except that a
+    message holding a markdown table (the answer) is shown in full with its lines; ``max_chars``
+    <= 0 shows every message in full with its lines."""
     agents = list(record.get("agents", []))
     lead = next((a for a in agents if a.get("parent") is None), None)
     head = (f"task {record.get('task_id')} repeat {record.get('repeat')} "
@@ -164,7 +239,9 @@ def render_episode(record: Mapping[str, Any], max_chars: int = 300) -> str:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
-    show = sub.add_parser("show", help="print one episode of a trace file as the agent tree")
+    show = sub.add_parser("show", help="print one episode of a trace file as the agent tree",
+                          description="Print one episode as the agent tree (the answer table "
+                                      "keeps its lines); --diff adds the cell diff against the gold.")
     show.add_argument("file", type=Path, help="a trace file (episodes.jsonl written by `wideseek eval`)")
     pick = show.add_mutually_exclusive_group()
     pick.add_argument("--index", type=int, default=0,
@@ -174,6 +251,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--max-chars", type=int, default=300,
                       help="shorten each message to this many characters (0: in full)")
     show.add_argument("--list", action="store_true", help="list the file's episodes instead")
+    show.add_argument("--diff", nargs="?", const="all", choices=("all", "wrong"), default=None,
+                      help="also print the answer's cell diff against the gold table (every "
+                           "row, or with 'wrong' only rows with a wrong, missed or extra cell)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,4 +278,16 @@ def run(args: argparse.Namespace) -> int:
             return 1
         record = records[args.index]
     print(render_episode(record, args.max_chars))
+    if args.diff:
+        from wideseek_env.scoring.explain import ScoreExplanation, format_explanation
+
+        data, recomputed = Explainer()(record, load_run_info(args.file))
+        if data is None:
+            print(f"{args.file}: no cell diff: the record has no explanation and the run's world "
+                  "(run.json) is not available to recompute it", file=sys.stderr)
+            return 1
+        note = " (recomputed from the world's gold table)" if recomputed else ""
+        print(f"\ncell diff{note}:")
+        print(format_explanation(ScoreExplanation.from_dict(data), args.max_chars,
+                                 only_wrong=args.diff == "wrong"))
     return 0

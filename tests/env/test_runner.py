@@ -17,6 +17,7 @@ from wideseek_env.policies.scripted import ScriptedPolicy
 from wideseek_env.runner import EvalSpec, evaluate, run_episodes
 from wideseek_env.runner.evaluate import make_env_factory
 from wideseek_env.runner.loop import slim
+from wideseek_env.scoring.explain import ScoreExplanation, explain_response
 from wideseek_env.scoring.scorer import score_response
 from wideseek_env.trace import TraceWriter, read_traces, render_episode
 from wideseek_env.worlds import World, build_small_world
@@ -75,6 +76,10 @@ def test_traces_are_complete_and_scores_match_the_answers(world: World, tmp_path
         assert lead["id"] == "lead" and lead["parent"] is None
         assert lead["messages"][-1]["content"] == r["response"]
         assert r["score"] == score_response(by_id[r["task_id"]], r["response"]).as_dict()
+        # Eval traces carry the cell-level explanation of that same score.
+        expected = explain_response(by_id[r["task_id"]], r["response"])[1]
+        assert ScoreExplanation.from_dict(r["explanation"]) == expected
+        assert sum(a["generated_tokens"] for a in r["agents"]) == r["cost"]["generated_tokens"]
         subs = [a for a in r["agents"] if a["parent"] == "lead"]
         assert len(subs) == r["cost"]["subagents_used"] > 0
         for a in subs:  # every agent's whole conversation: system, subtask, turns, report
@@ -86,6 +91,21 @@ def test_traces_are_complete_and_scores_match_the_answers(world: World, tmp_path
         assert r["cost"]["critical_path_turns"] <= r["cost"]["total_turns"]
     text = render_episode(records[0])
     assert "lead [lead" in text and "sub_0 [subagent" in text and "← delegate" in text
+
+
+def test_explanations_can_be_left_out_and_change_no_number(world: World, tmp_path: Path) -> None:
+    tasks = world.tasks("test")[:3]
+    spec = EvalSpec(width=2)
+    runs = {}
+    for explain in (True, False):
+        path = tmp_path / f"{explain}.jsonl"
+        run_episodes(make_env_factory(spec, tasks, world.backend(), explain=explain), tasks,
+                     ScriptedPolicy(), trace_path=path, progress=False)
+        runs[explain] = read_traces(path)
+    assert all(r["explanation"] is None for r in runs[False])
+    assert all(r["explanation"]["task_id"] == r["task_id"] for r in runs[True])
+    assert [{k: v for k, v in r.items() if k != "explanation"} for r in runs[True]] == [
+        {k: v for k, v in r.items() if k != "explanation"} for r in runs[False]]
 
 
 def test_resume_skips_finished_episodes_and_survives_a_torn_line(world: World, tmp_path: Path) -> None:

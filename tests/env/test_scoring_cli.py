@@ -41,3 +41,26 @@ def test_score_command_reports_bad_input(tmp_path, capsys):
     ])  # fmt: skip
     assert code == 2
     assert "r.jsonl:1: field 'instance_id': unknown task 'nope'" in capsys.readouterr().err
+
+
+def test_score_explain_writes_explanations_whose_totals_match(tmp_path):
+    from wideseek_env.scoring.explain import ScoreExplanation
+
+    out = tmp_path / "scores.jsonl"
+    code = main([
+        "score", "--tasks", str(EXAMPLES / "tasks.jsonl"), "--gold-dir", str(EXAMPLES / "gold"),
+        "--responses", str(EXAMPLES / "responses.jsonl"), "--out", str(out), "--quiet",
+        "--explain",
+    ])  # fmt: skip
+    assert code == 0
+    outputs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert outputs and all("explanation" in o for o in outputs)
+    for o in outputs:
+        ex = ScoreExplanation.from_dict(o["explanation"])
+        assert o["explanation"]["totals"] == ex.totals()
+        t = ex.totals()
+        if o["parse_ok"]:
+            assert o["item_recall"] == t["item_tp"] / (t["gold_rows"] * t["columns"])
+            assert o["row_recall"] == t["row_tp"] / t["gold_rows"]
+        else:
+            assert ex.failure and o["item_f1"] == 0.0

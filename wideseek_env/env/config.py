@@ -67,6 +67,9 @@ class EnvConfig:
     client, or any backend with ``remote = True``), inline otherwise."""
     render_max_chars: int = 300
     """``render()`` shortens every message to this many characters."""
+    explain_score: bool = False
+    """Add the cell-level explanation of the score (``ScoreExplanation.as_dict()``, from the same
+    scoring pass) to the lead's final infos as ``score_explanation``; eval traces turn it on."""
 
     def __post_init__(self) -> None:
         for name in ("width", "lead_max_turns", "subagent_max_turns", "max_context_tokens",

@@ -115,6 +115,7 @@ class Engine:
         self.end_reason: str | None = None
         self.response: str | None = None
         self.score: Any = None
+        self.explanation: dict[str, Any] | None = None
         self.reward = 0.0
         self.delegations = []
         lead = AgentState("lead", self.lead_role, None, self.role_tools[self.lead_role],
@@ -318,7 +319,13 @@ class Engine:
         self.end_reason = "answer" if lead.end_reason == "final" else lead.end_reason
         self.response = lead.report if lead.end_reason == "final" else self._last_table(lead)
         assert self.task is not None
-        self.score = score_response(self.task, self.response or "", judge=self.judge)
+        if self.config.explain_score:
+            from wideseek_env.scoring.explain import explain_response
+
+            self.score, explanation = explain_response(self.task, self.response or "", self.judge)
+            self.explanation = explanation.as_dict()
+        else:
+            self.score = score_response(self.task, self.response or "", judge=self.judge)
         reward = float(getattr(self.score, self.config.reward_metric))
         if self.config.format_error_penalty:
             reward -= self.config.format_error_penalty * sum(
@@ -368,6 +375,8 @@ class Engine:
                 max(self.states[a].turns for a in d.agents) for d in self.delegations),
             total_format_errors=sum(st.format_errors for st in self.states.values()),
         )
+        if self.explanation is not None:
+            out["score_explanation"] = self.explanation
         return out
 
     def tool_schemas(self, agent_or_role: str) -> list[Any]:

@@ -79,7 +79,9 @@ context), ``turns``, ``max_turns``, ``tool_calls`` (count by tool name), ``forma
 ``score`` (the full score record as a dict), ``reward``, ``task_id``, ``episode_end``
 (answer/turns/context), ``subagents_used``, ``total_turns``, ``critical_path_turns`` (lead turns
 plus, per delegate call, the most turns any of its subagents took: the rounds parallelism leaves)
-and ``total_format_errors``. Nothing depends on wall-clock time.
+and ``total_format_errors``; with ``explain_score=True`` also ``score_explanation`` (which gold
+rows and cells were matched, and why; :mod:`wideseek_env.scoring.explain`). Nothing depends on
+wall-clock time.
 
 ## Arguments
 

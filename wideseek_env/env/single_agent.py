@@ -36,7 +36,8 @@ context (``max_context_tokens``) truncates it; the latest message with a table i
 ``role`` ("single"), ``needs_action``, ``status``, ``end_reason``, ``turns``, ``max_turns``,
 ``tool_calls``, ``format_errors``, ``tool_errors``, ``context_tokens``, ``max_context_tokens``;
 at the end the score fields, ``score``, ``reward``, ``task_id``, ``episode_end``,
-``total_turns`` and ``critical_path_turns`` (both equal the agent's turns here).
+``total_turns`` and ``critical_path_turns`` (both equal the agent's turns here); with
+``explain_score=True`` also ``score_explanation``.
 
 ## Arguments
 

@@ -83,6 +83,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-context-tokens", type=int, default=32_768,
                    help="context budget per agent (default 32768)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--no-explain", action="store_true",
+                   help="leave the cell-level score explanation out of the trace records")
 
 
 def spread(items: Sequence[Any], n: int | None) -> list[Any]:
@@ -196,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = evaluate(spec, tasks, backend, policy, args.out, policy_info=policy_info,
                            world_info=world_info, judge=build_judge(args),
-                           episodes_at_once=args.episodes_at_once, progress=not args.no_progress)
+                           episodes_at_once=args.episodes_at_once, progress=not args.no_progress,
+                           explain=not args.no_explain)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -205,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
             policy.close()
     print(format_summary(summary))
     print(f"traces: {args.out / 'episodes.jsonl'}  summary: {args.out / 'summary.json'}")
+    print(f"see the episodes in a browser: wideseek view {args.out}")
     return 0
 
 

@@ -76,16 +76,17 @@ class EvalSpec:
 
 
 def make_env_factory(spec: EvalSpec, tasks: Sequence[Task], backend: SearchBackend,
-                     judge: Any = None) -> Any:
-    """A zero-argument callable that builds one env of ``spec`` over ``tasks`` and ``backend``."""
+                     judge: Any = None, explain: bool = True) -> Any:
+    """A zero-argument callable that builds one env of ``spec`` over ``tasks`` and ``backend``;
+    ``explain`` puts the cell-level score explanation into each episode's trace record."""
+    kwargs = {**spec.env_kwargs(), "explain_score": explain}
     if spec.mode == "single":
         from wideseek_env.env.single_agent import WideSeekSingleAgentEnv
 
-        return lambda: WideSeekSingleAgentEnv(tasks=tasks, backend=backend, judge=judge,
-                                              **spec.env_kwargs())
+        return lambda: WideSeekSingleAgentEnv(tasks=tasks, backend=backend, judge=judge, **kwargs)
     from wideseek_env.env.parallel import WideSeekEnv
 
-    return lambda: WideSeekEnv(tasks=tasks, backend=backend, judge=judge, **spec.env_kwargs())
+    return lambda: WideSeekEnv(tasks=tasks, backend=backend, judge=judge, **kwargs)
 
 
 def environment_info() -> dict[str, Any]:
@@ -149,11 +150,14 @@ def evaluate(
     episodes_at_once: int = 16,
     progress: bool = True,
     desc: str | None = None,
+    explain: bool = True,
 ) -> dict[str, Any]:
     """Run ``spec`` over ``tasks`` with ``policy`` into ``out_dir`` (resuming); return the summary.
 
     ``policy_info`` (name and settings that change results, not URLs or keys) and ``world_info``
     are recorded, and a resumed run must have the same ``spec``, task ids and ``policy_info``.
+    ``explain`` (default on) stores each score's cell-level explanation in the trace records
+    (:mod:`wideseek_env.scoring.explain`); it changes no number.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,7 +173,7 @@ def evaluate(
         tmp.replace(out / RUN_FILE)
     t0 = time.perf_counter()
     outcome = run_episodes(
-        make_env_factory(spec, tasks, backend, judge), tasks, policy,
+        make_env_factory(spec, tasks, backend, judge, explain), tasks, policy,
         trace_path=out / TRACE_FILE, repeats=spec.repeats, seed=spec.seed,
         episodes_at_once=episodes_at_once, progress=progress,
         desc=desc or (f"width {spec.width}" if spec.mode == "multi" else f"turns {spec.max_turns}"),

@@ -60,6 +60,7 @@ class _Episode:
     prompt_tokens: int = 0
     tokens_reported: bool = True
     prompt_tokens_reported: bool = True
+    agent_tokens: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> None:
         options = {"task": self.task}
@@ -87,14 +88,16 @@ class _Episode:
             self.obs["lead"], self.infos["lead"] = obs, info
             self.done = bool(term or trunc)
 
-    def count(self, action: AgentAction) -> None:
+    def count(self, agent: str, action: AgentAction) -> None:
         self.policy_calls += 1
         if action.completion_tokens is None:
             self.tokens_reported = False
             text = action.action if isinstance(action.action, str) else str(action.action)
-            self.generated_tokens += approx_token_count(text)
+            tokens = approx_token_count(text)
         else:
-            self.generated_tokens += int(action.completion_tokens)
+            tokens = int(action.completion_tokens)
+        self.generated_tokens += tokens
+        self.agent_tokens[agent] = self.agent_tokens.get(agent, 0) + tokens
         if action.prompt_tokens is None:
             self.prompt_tokens_reported = False
         else:
@@ -119,6 +122,7 @@ class _Episode:
                 "format_errors": info.get("format_errors", 0),
                 "tool_errors": info.get("tool_errors", 0),
                 "context_tokens": info.get("context_tokens"),
+                "generated_tokens": self.agent_tokens.get(agent_id, 0),
                 "messages": plain(self.obs[agent_id]),
             })
         return {
@@ -131,6 +135,7 @@ class _Episode:
             "episode_end": lead["episode_end"],
             "response": _final_response(self.obs["lead"], lead["episode_end"]),
             "score": plain(lead["score"]),
+            "explanation": plain(lead.get("score_explanation")),
             "cost": {
                 "policy_calls": self.policy_calls,
                 "batches": self.batches,
@@ -160,9 +165,9 @@ def _final_response(messages: Sequence[Mapping[str, Any]], end: str) -> str | No
 
 
 def slim(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A record without the conversations (``agents``) and the answer: what summaries need.
-    The runner keeps only these in memory; the full records are on disk."""
-    return {k: v for k, v in record.items() if k not in ("agents", "response")}
+    """A record without the conversations (``agents``), the answer and its explanation: what
+    summaries need. The runner keeps only these in memory; the full records are on disk."""
+    return {k: v for k, v in record.items() if k not in ("agents", "response", "explanation")}
 
 
 @dataclass(frozen=True)
@@ -278,7 +283,7 @@ def _play_round(policy: Policy, running: Iterable[_Episode]) -> None:
         if action.key != req.key:
             raise RuntimeError(f"{type(policy).__name__}.act returned key {action.key!r} where "
                                f"{req.key!r} was expected (same order as the requests)")
-        ep.count(action)
+        ep.count(req.key[2], action)
         per_episode.setdefault(id(ep), {})[req.key[2]] = action.action
     for ep in running:
         if id(ep) in per_episode:

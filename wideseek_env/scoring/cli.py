@@ -2,8 +2,9 @@
 
 Each input line carries ``instance_id``, ``response`` and optionally ``run``; every input field
 is copied to the output line, which adds ``item_precision``, ``item_recall``, ``item_f1``,
-``row_precision``, ``row_recall``, ``row_f1``, ``success`` and ``parse_ok``. A summary (means, and
-Avg@N / Max@N / Pass@N when tasks have repeated runs) is printed at the end.
+``row_precision``, ``row_recall``, ``row_f1``, ``success`` and ``parse_ok``, and with ``--explain``
+an ``explanation`` (the cell-level explanation of :mod:`.explain`, from the same scoring pass). A
+summary (means, and Avg@N / Max@N / Pass@N when tasks have repeated runs) is printed at the end.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--judge-timeout-s", type=float, default=120.0, help="judge request timeout"
     )
+    parser.add_argument("--explain", action="store_true",
+                        help="add each answer's cell-level explanation (field 'explanation': "
+                             "gold rows matched or missed, every cell's values, forms, metric "
+                             "and verdict, extra answer rows)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -47,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..tasks import TaskFormatError, load_tasks
+    from .explain import explain_response
     from .judge import JudgeError, OpenAIJudge
     from .scorer import ScoreRecord, aggregate, score_response
 
@@ -85,15 +91,20 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as sink:
         for entry in tqdm(entries, desc="scoring", unit="answer", disable=args.quiet):
+            task, text = tasks[entry["instance_id"]], entry.get("response") or ""
+            extra = {}
             try:
-                record = score_response(
-                    tasks[entry["instance_id"]], entry.get("response") or "", judge
-                )
+                if args.explain:
+                    record, explanation = explain_response(task, text, judge)
+                    extra["explanation"] = explanation.as_dict()
+                else:
+                    record = score_response(task, text, judge)
             except JudgeError as exc:
                 print(f"wideseek score: judge failed: {exc}", file=sys.stderr)
                 return 3
             records[entry["instance_id"]].append(record)
-            sink.write(json.dumps({**entry, **record.as_dict()}, ensure_ascii=False) + "\n")
+            line = {**entry, **record.as_dict(), **extra}
+            sink.write(json.dumps(line, ensure_ascii=False) + "\n")
     if not entries:
         print("no responses scored")
         return 0

@@ -42,12 +42,12 @@ from ..tasks import Task, norm_column
 from .extract import extract_frame
 from .gold import prepared_gold
 from .metrics import METRICS, PREPROCESSORS, norm_str
-from .pdtable import infer_column
+from .pdtable import Frame, infer_column
 
 if TYPE_CHECKING:
     from .judge import Judge
 
-__all__ = ["ScoreRecord", "aggregate", "score_response"]
+__all__ = ["Alignment", "ScoreRecord", "aggregate", "align", "score_response"]
 
 
 @dataclass(frozen=True)
@@ -95,33 +95,95 @@ def _map_keys(values: list[str], reference: list[str], judge: Judge | None) -> d
     return {v: by_norm[norm_str(v)] for v in values if norm_str(v) in by_norm}
 
 
-def _dedup(
-    rows: list[tuple[str, ...]], key_of: Callable[[tuple[str, ...]], Any]
-) -> list[tuple[str, ...]]:
-    """Keep the first row of every key (pandas' ``drop_duplicates(subset=key, keep="first")``)."""
+def _first_per_key(rows: list[tuple[str, ...]], key_of: Callable[[tuple[str, ...]], Any]) -> list[int]:
+    """Positions of the first row of every key (pandas' ``drop_duplicates(keep="first")``)."""
     seen: set[Any] = set()
     kept = []
     add = seen.add
-    for row in rows:
+    for i, row in enumerate(rows):
         key = key_of(row)
         if key not in seen:
             add(key)
-            kept.append(row)
+            kept.append(i)
     return kept
 
 
-def score_response(task: Task, response: str, judge: Judge | None = None) -> ScoreRecord:
-    """Score ``response`` (the model's final text) against ``task``'s gold table."""
+@dataclass(frozen=True)
+class Alignment:
+    """Everything one scoring pass computed; the score record and the explanation read it.
+
+    Rows are the kept rows (steps 4 and 7), as tuples in ``required`` order: ``gold_rows`` and
+    ``resp_rows`` after key mapping and preprocessing, ``gold_ids``/``resp_ids`` their positions
+    in the gold table and in the answer table. ``*_dropped`` pairs a dropped row's position with
+    the position of the kept row whose key it repeats. ``pairs`` holds ``(i, g)`` indices into
+    ``resp_rows`` and ``gold_rows`` in answer order; ``cell_scores[j]`` the scores of column ``j``
+    per pair (``None`` for key columns: they score 1). ``frame``/``position`` locate the raw answer
+    cells; ``failure`` says why nothing was scored (then most fields are empty).
+    """
+
+    required: tuple[str, ...]
+    key_idx: tuple[int, ...]
+    failure: str | None = None
+    frame: Frame | None = None
+    position: Mapping[str, int] | None = None
+    gold_ids: tuple[int, ...] = ()
+    resp_ids: tuple[int, ...] = ()
+    gold_rows: tuple[tuple[str, ...], ...] = ()
+    resp_rows: tuple[tuple[str, ...], ...] = ()
+    gold_dropped: tuple[tuple[int, int], ...] = ()
+    resp_dropped: tuple[tuple[int, int], ...] = ()
+    pairs: tuple[tuple[int, int], ...] = ()
+    cell_scores: tuple[tuple[float, ...] | None, ...] = ()
+    identical: bool = False
+
+    def record(self) -> ScoreRecord:
+        """Step 9: the scores."""
+        if self.failure is not None:
+            return _FAILED
+        n_pairs = len(self.pairs)
+        row_scores = [1.0] * n_pairs
+        tp_items = float(n_pairs * len(self.key_idx))
+        for cell in self.cell_scores:
+            if cell is not None:
+                tp_items += sum(cell)
+                row_scores = [min(a, b) for a, b in zip(row_scores, cell)]
+        n_pred, n_gold, n_cols = len(self.resp_rows), len(self.gold_rows), len(self.required)
+        tp_rows = sum(row_scores)
+        row_p = tp_rows / n_pred if n_pred else 0.0
+        row_r = tp_rows / n_gold if n_gold else 0.0
+        item_p = tp_items / (n_pred * n_cols) if n_pred else 0.0
+        item_r = tp_items / (n_gold * n_cols) if n_gold else 0.0
+        row_f, item_f = _f1(row_p, row_r), _f1(item_p, item_r)
+        perfect = item_p == item_r == item_f == 1.0 and row_p == row_r == row_f == 1.0
+        return ScoreRecord(item_p, item_r, item_f, row_p, row_r, row_f,
+                           perfect or self.identical, True)
+
+
+def _dedup(rows: list[tuple[str, ...]], ids: list[int], key_of: Callable[[tuple[str, ...]], Any],
+           dropped: list[tuple[int, int]]) -> tuple[list[tuple[str, ...]], list[int]]:
+    """Keep the first row per key; note each dropped row's id with the id of the row it repeats."""
+    kept = _first_per_key(rows, key_of)
+    if len(kept) < len(rows):
+        first = {key_of(rows[i]): ids[i] for i in kept}
+        kept_set = set(kept)
+        dropped.extend((ids[i], first[key_of(rows[i])]) for i in range(len(rows))
+                       if i not in kept_set)
+    return [rows[i] for i in kept], [ids[i] for i in kept]
+
+
+def align(task: Task, response: str, judge: Judge | None = None) -> Alignment:
+    """Steps 1-8 of the module docstring: what :func:`score_response` scores."""
     gold = prepared_gold(task)
+    required = task.required
+    key_idx = tuple(required.index(u) for u in task.unique_columns)
     frame = extract_frame(response)
     if frame is None:
-        return _FAILED
-    required = task.required
+        return Alignment(required, key_idx, failure="no table found in the response")
     names = [norm_column(n) for n in frame.names]
     if set(names) != set(required):
         names = _map_columns(names, required, judge)
     if len(set(names)) != len(names) or set(names) != set(required):
-        return _FAILED
+        return Alignment(required, key_idx, frame=frame, failure=_column_failure(names, required))
     position = {name: i for i, name in enumerate(names)}
     in_required_order = names == list(required)
 
@@ -138,10 +200,13 @@ def score_response(task: Task, response: str, judge: Judge | None = None) -> Sco
             r_values = r.as_float()
         gold_cols.append(g_values)
         resp_cols.append(r_values)
-    key_idx = [required.index(u) for u in task.unique_columns]
     key_of = itemgetter(*key_idx)  # a cell for one key column, a tuple for several
-    gold_rows = _dedup(list(zip(*gold_cols)), key_of)
-    resp_rows = _dedup(list(zip(*resp_cols)), key_of)
+    gold_dropped: list[tuple[int, int]] = []
+    resp_dropped: list[tuple[int, int]] = []
+    gold_rows = list(zip(*gold_cols))
+    resp_rows = list(zip(*resp_cols))
+    gold_rows, gold_ids = _dedup(gold_rows, list(range(len(gold_rows))), key_of, gold_dropped)
+    resp_rows, resp_ids = _dedup(resp_rows, list(range(len(resp_rows))), key_of, resp_dropped)
 
     # Steps 5-6: key alignment, then preprocessing, column by column.
     pipeline = task.eval_pipeline
@@ -172,48 +237,60 @@ def score_response(task: Task, response: str, judge: Judge | None = None) -> Sco
     )
 
     # Step 7 (fix): one row per preprocessed key on each side.
-    gold_rows = _dedup(gold_rows, key_of)
-    resp_rows = _dedup(resp_rows, key_of)
+    gold_rows, gold_ids = _dedup(gold_rows, gold_ids, key_of, gold_dropped)
+    resp_rows, resp_ids = _dedup(resp_rows, resp_ids, key_of, resp_dropped)
 
     # Step 8: inner join on the key, then cell scores.
-    gold_by_key = {key_of(row): row for row in gold_rows}
+    gold_by_key = {key_of(row): g for g, row in enumerate(gold_rows)}
     pairs = []
-    for row in resp_rows:
-        match = gold_by_key.get(key_of(row))
-        if match is not None:
-            pairs.append((row, match))
-    n_pairs = len(pairs)
-    row_scores = [1.0] * n_pairs
-    tp_items = float(n_pairs * len(key_idx))
+    for i, row in enumerate(resp_rows):
+        g = gold_by_key.get(key_of(row))
+        if g is not None:
+            pairs.append((i, g))
+    cell_scores: list[tuple[float, ...] | None] = []
     for j, col in enumerate(required):
         if j in key_idx:
+            cell_scores.append(None)
             continue
         spec = pipeline[col]
-        cell = [1.0] * n_pairs
+        r_vals = [resp_rows[i][j] for i, _ in pairs]
+        g_vals = [gold_rows[g][j] for _, g in pairs]
+        cell = [1.0] * len(pairs)
         for metric in spec.metric:
-            if metric == "llm_judge" and judge is not None and n_pairs:
+            if metric == "llm_judge" and judge is not None and pairs:
                 criterion = spec.criterion if isinstance(spec.criterion, str) else ""
-                scores = judge.judge_column(
-                    criterion, [r[j] for r, _ in pairs], [g[j] for _, g in pairs]
-                )
+                scores = judge.judge_column(criterion, r_vals, g_vals)
             else:
                 fn = METRICS[metric]
                 crit = spec.criterion
-                scores = [fn(r[j], g[j], crit) for r, g in pairs]  # type: ignore[arg-type]
+                scores = [fn(r, g, crit) for r, g in zip(r_vals, g_vals)]  # type: ignore[arg-type]
             cell = scores if len(spec.metric) == 1 else [min(a, b) for a, b in zip(cell, scores)]
-        tp_items += sum(cell)
-        row_scores = [min(a, b) for a, b in zip(row_scores, cell)]
+        cell_scores.append(tuple(cell))
+    return Alignment(
+        required, key_idx, frame=frame, position=position, gold_ids=tuple(gold_ids),
+        resp_ids=tuple(resp_ids), gold_rows=tuple(gold_rows), resp_rows=tuple(resp_rows),
+        gold_dropped=tuple(gold_dropped), resp_dropped=tuple(resp_dropped), pairs=tuple(pairs),
+        cell_scores=tuple(cell_scores), identical=identical,
+    )
 
-    # Step 9.
-    n_pred, n_gold, n_cols = len(resp_rows), len(gold_rows), len(required)
-    tp_rows = sum(row_scores)
-    row_p = tp_rows / n_pred if n_pred else 0.0
-    row_r = tp_rows / n_gold if n_gold else 0.0
-    item_p = tp_items / (n_pred * n_cols) if n_pred else 0.0
-    item_r = tp_items / (n_gold * n_cols) if n_gold else 0.0
-    row_f, item_f = _f1(row_p, row_r), _f1(item_p, item_r)
-    perfect = item_p == item_r == item_f == 1.0 and row_p == row_r == row_f == 1.0
-    return ScoreRecord(item_p, item_r, item_f, row_p, row_r, row_f, perfect or identical, True)
+
+def _column_failure(names: list[str], required: Sequence[str]) -> str:
+    missing = [c for c in required if c not in names]
+    extra = sorted({n for n in names if n not in required})
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing))
+    if extra:
+        parts.append("extra " + ", ".join(extra))
+    if repeated:
+        parts.append("repeated " + ", ".join(repeated))
+    return "the table's columns are not the required ones (" + "; ".join(parts) + ")"
+
+
+def score_response(task: Task, response: str, judge: Judge | None = None) -> ScoreRecord:
+    """Score ``response`` (the model's final text) against ``task``'s gold table."""
+    return align(task, response, judge).record()
 
 
 def aggregate(records_by_task: Mapping[str, Sequence[ScoreRecord]]) -> dict[str, float]:
