@@ -14,8 +14,9 @@ gold cells unless said otherwise:
 - ``top1_snippet``: the gold value in the first hit's snippet for the query "<column> of <key>";
 - ``verbatim``: the gold value written on some page of the corpus (word-bounded, case and white
   space aside; ``normalisation_needed`` is its complement);
-- ``page_names_every_key`` / ``page_names_exactly_the_keys`` (per task): one page names every
-  gold row (every non-year key cell of the row), and such a page names nothing else;
+- ``page_names_every_key`` / ``page_names_exactly_the_keys`` (per task): one page lists every
+  gold row as an item of a list (every non-year key cell of the row in the item, or in the
+  page's title and introduction), and such a page lists nothing else;
 - ``key_is_a_page_title`` / ``key_in_a_url`` (per gold row): the first key cell is exactly some
   page's title / the slug of the key is some page URL's last segment;
 - ``multi_hop_tasks``: tasks with a column whose value is on another entity's page.
@@ -184,8 +185,17 @@ def _verbatim(corpus: _Corpus, cell: str) -> bool:
     return any(pat.search(_norm(corpus.text(i))) for i in docs)
 
 
+def _items(text: str) -> list[str]:
+    """The bullet items of a page, without a ranking's value (``- Harris County — 4.7 million``
+    -> ``harris county``)."""
+    return [_norm(ln.strip()[2:].split(" — ")[0]) for ln in text.splitlines()
+            if ln.strip().startswith(("- ", "* ", "• "))]
+
+
 def _names_every_key(corpus: _Corpus, keys: list[tuple[str, ...]]) -> tuple[bool, bool]:
-    """(a page names every key, such a page names exactly the keys)."""
+    """(a page lists every key, such a page lists nothing else). A page lists a gold row when
+    one of its bullet items holds the row's key cells (or holds the first and the page's title
+    and introduction the others: "Counties of Texas" listing "Travis County")."""
     counted = sorted(((corpus.phrase_docs(k[0], 1)[1], k) for k in keys[:200]),
                      key=lambda x: x[0])
     if not counted or counted[0][0] == 0:
@@ -199,11 +209,21 @@ def _names_every_key(corpus: _Corpus, keys: list[tuple[str, ...]]) -> tuple[bool
     pats = [[_bounded(_norm(c)) for c in key if c.strip()] for key in keys]
     every = exact = False
     for i in sorted(candidates or ()):
-        text = _norm(corpus.text(i))
-        if all(all(p.search(text) for p in row) for row in pats):
+        text = corpus.text(i)
+        items = _items(text)
+        if not items:
+            continue
+        head = _norm("\n".join(ln for ln in text.splitlines()[:3]))
+        named = 0
+        for row in pats:
+            if any(row[0].search(it) and all(p.search(it) or p.search(head) for p in row[1:])
+                   for it in items):
+                named += 1
+            else:
+                break
+        if named == len(pats):
             every = True
-            bullets = sum(1 for ln in corpus.text(i).splitlines() if ln.lstrip().startswith("- "))
-            if bullets <= len(keys):
+            if len(set(items)) <= len(keys):
                 exact = True
                 break
     return every, exact

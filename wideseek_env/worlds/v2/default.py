@@ -26,7 +26,7 @@ def default_domains(seed: int, small: bool = False) -> list[Domain]:
     from wideseek_env.worlds.v2.domains_science import science_domains
     from wideseek_env.worlds.v2.domains_us import us_domains
 
-    domains = [*us_domains(seed, limit=12 if small else None),
+    domains = [*us_domains(seed, limit=30 if small else None),
                *science_domains(seed, limit=40 if small else None),
                *geo_domains(seed, limit=100 if small else None)]
     prune_refs(domains)

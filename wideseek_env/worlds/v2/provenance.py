@@ -17,6 +17,7 @@ transform again and compares with the gold cell. A world is built only when ever
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,7 +36,9 @@ def provenance_path(world: Path, split: str) -> Path:
 def write_provenance(world: Path, split: str, records: Iterable[Mapping[str, Any]]) -> None:
     path = provenance_path(world, split)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8", compresslevel=6) as f:
+    # No file name and a zero time stamp in the gzip header: the same world, the same bytes.
+    with open(path, "wb") as raw, gzip.GzipFile("", "wb", 6, raw, mtime=0) as gz, \
+            io.TextIOWrapper(gz, encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n")
 
