@@ -191,6 +191,21 @@ def split_pages(result: str) -> list[PageText]:
     return out
 
 
+def page_table(text: str) -> tuple[list[str], list[list[str]]]:
+    """The first markdown table of a page: its header and rows (``([], [])`` when none)."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    for i in range(len(lines) - 1):
+        if lines[i].startswith("|") and re.fullmatch(r"\|(?:\s*:?-{3,}:?\s*\|)+", lines[i + 1]):
+            header = [c.strip() for c in lines[i].strip("|").split("|")]
+            rows = []
+            for ln in lines[i + 2:]:
+                if not ln.startswith("|"):
+                    break
+                rows.append([c.strip() for c in ln.strip("|").split("|")])
+            return header, rows
+    return [], []
+
+
 def bullet_names(text: str) -> list[str]:
     """Items of bullet lists (``- name``, ``* name``, ``• name``) in order, without duplicates."""
     seen: dict[str, None] = {}

@@ -125,9 +125,14 @@ def cues_of(phrase: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+@lru_cache(maxsize=4096)
+def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str]:
+    alts = "|".join(re.escape(c) for c in sorted(cues, key=len, reverse=True))
+    return re.compile(r"(?<![\w-])(?:" + alts + r")(?![\w-])")
+
+
 def _has_cue(text: str, cues: Sequence[str]) -> bool:
-    low = text.lower()
-    return any(re.search(r"(?<![\w-])" + re.escape(c) + r"(?![\w-])", low) for c in cues)
+    return bool(cues) and _cue_pattern(tuple(cues)).search(text.lower()) is not None
 
 
 def _page_year(text: str) -> int | None:
@@ -206,6 +211,13 @@ def _value_of_kind(text: str, kind: str, year: int | None, cues: Sequence[str],
 
 def find_value(pages: Sequence[H.PageText], want: Want, entity: str = "") -> str | None:
     """The value of ``want`` for ``entity`` stated on ``pages`` (raw, as written), or ``None``.
+    (Memoised: the baseline re-reads its whole history every turn.)"""
+    return _find_value(tuple(pages), want, entity)
+
+
+@lru_cache(maxsize=16384)
+def _find_value(pages: tuple[H.PageText, ...], want: Want, entity: str) -> str | None:
+    """See :func:`find_value`.
 
     Lines that name the attribute in the query's own words are tried first (a page that says
     "The atomic number of Magnesium is 12" must not answer "atomic number" from the line about

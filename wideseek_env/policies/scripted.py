@@ -146,6 +146,19 @@ def answer_table(plan: Plan, candidates: Sequence[tuple[str, str]],
     return "Here is the table.\n\n" + render_markdown_table(plan.headers, body)
 
 
+def _list_item(item: str) -> tuple[str, str, dict[str, str]]:
+    """``name [edition] | column: value | ...`` -> (name, edition, {column: value})."""
+    head, *rest = item.split(" | ")
+    m = re.match(r"^(.*?)\s*\[(\d{4}(?:[–-]\d{2,4})?)\]$", head)
+    name, edition = (m.group(1), m.group(2)) if m else (head, "")
+    cells = {}
+    for part in rest:
+        k, sep, v = part.partition(": ")
+        if sep:
+            cells[k.strip().lower()] = v.strip()
+    return name, edition, cells
+
+
 def _ekey(cand: tuple[str, str]) -> str:
     name, group = cand
     return f"{name} [{group}]" if group else name
@@ -174,8 +187,9 @@ def _key_cells(plan: Plan, cand: tuple[str, str]) -> list[str]:
     if m:
         return [m.group(1), m.group(2)] + [""] * (len(plan.keys) - 2)
     group = context.split(";")[0].strip()
-    if group and not any(group == g for g in plan.groups):
-        group = ""  # a noun standing in for a group is not a key cell
+    if group and not any(group == g for g in plan.groups) and \
+            not re.fullmatch(r"\d{4}(?:[–-]\d{2,4})?", group):
+        group = ""  # a noun standing in for a group is not a key cell (an edition is)
     return [name, group] + [""] * (len(plan.keys) - 2)
 
 
@@ -265,10 +279,15 @@ class ScriptedPolicy:
                     request = subtask.partition("\n")[2].strip()
                     listed[request] = listed.get(request, 0) + 1
                     group = _context(plan, request)
-                    names = H.bullet_names(report)
-                    found_in[request] = found_in.get(request, 0) + len(names)
-                    for name in names:
-                        candidates.setdefault((name, group), None)
+                    items = H.bullet_names(report)
+                    found_in[request] = found_in.get(request, 0) + len(items)
+                    for item in items:
+                        name, edition, cells = _list_item(item)
+                        cand = (name, edition or group)
+                        candidates.setdefault(cand, None)
+                        for h, w in plan.wants.items():  # a table row's cells are facts too
+                            if h.lower() in cells:
+                                facts.setdefault(_ekey(cand), {})[w.phrase] = cells[h.lower()]
                     continue
                 parsed = parse_facts_subtask(subtask)
                 if parsed is None:
@@ -324,7 +343,8 @@ class ScriptedPolicy:
                 step = list_step(s, log)
                 if step.name is not None:
                     return Step(None, text=answer_table(plan, cands, {})) if last else step
-                cands += [(n, _context(plan, s)) for n in H.bullet_names(step.text)]
+                cands += [(n, e or _context(plan, s)) for n, e, _ in
+                          map(_list_item, H.bullet_names(step.text))]
         step, found = facts_step([_ekey(c) for c in cands], wants_of(plan), log)
         if step is None or last:
             return Step(None, text=answer_table(plan, cands, found))

@@ -84,8 +84,13 @@ class Log:
 
 def list_queries(request: str, attempt: int = 1) -> list[str]:
     """Searches for the entity list: the whole request and its clauses with two or more content
-    words (the clause that names the set usually matches the list page's title best)."""
+    words (the clause that names the set usually matches the list page's title best). A set of
+    "every edition of X from Y1 to Y2" is searched edition by edition."""
     text = re.sub(r"\s+", " ", request).strip()
+    if m := re.search(r"listed under (.+?) in every edition of (.+?) from (\d{4})\S* to "
+                      r"(\d{4})", text):
+        first, last = int(m.group(3)), int(m.group(4))
+        return [f"{y} {m.group(2)} {m.group(1)}" for y in range(first, min(last, first + 39) + 1)]
     parts = [text[:300]]
     for clause in re.split(r"[,.:;?!]\s+|[.?!]$|\s+and,\s+", text):
         clause = clause.strip(" ,.:;?!")
@@ -110,7 +115,8 @@ def _base_title(title: str) -> str:
 def _list_like(hit: H.SearchHit) -> bool:
     snippet = hit.snippet
     return (snippet.count(" - ") >= 2 or "entries" in snippet[:200] or "list" in
-            hit.title.lower() or "list" in snippet[:120].lower())
+            hit.title.lower() or "list" in snippet[:120].lower() or snippet.count(" | ") >= 2
+            or " — " in hit.title)
 
 
 def list_step(request: str, log: Log, attempt: int = 1) -> Step:
@@ -121,8 +127,9 @@ def list_step(request: str, log: Log, attempt: int = 1) -> Step:
     of that list: the parts it links to, or those titled "(part j of n)". A request for "all"
     of something reads every list family whose title matches (the union of partial lists)."""
     queries = list_queries(request, attempt)
-    if any(q not in log.searches for q in queries):
-        return Step("search", {"queries": queries})
+    unsearched = [q for q in queries if q not in log.searches]
+    if unsearched:
+        return Step("search", {"queries": unsearched[:5]})
     want = H.content_words(request)
 
     def rank(hit: H.SearchHit) -> tuple[int, bool, int]:
@@ -149,7 +156,7 @@ def list_step(request: str, log: Log, attempt: int = 1) -> Step:
     for hit in lists[:MAX_LIST_PAGES_TRIED]:  # the first candidate that does hold names
         if hit.url not in log.pages:
             return Step("access", {"urls": [hit.url]})
-        if H.bullet_names(log.pages[hit.url].text):
+        if H.bullet_names(log.pages[hit.url].text) or H.page_table(log.pages[hit.url].text)[1]:
             families.append(_base_title(hit.title))
             break
     if not families:
@@ -158,6 +165,11 @@ def list_step(request: str, log: Log, attempt: int = 1) -> Step:
         head = rank(next(h for h in lists if _base_title(h.title) == families[0]))[0]
         families += [_base_title(h.title) for h in lists
                      if rank(h)[0] >= head - 1 and _base_title(h.title) not in families]
+    if "every edition of" in request:  # one page per edition: the titles differ in the year
+        masked = re.sub(r"\d+", "#", families[0])
+        families += [_base_title(h.title) for h in lists
+                     if re.sub(r"\d+", "#", _base_title(h.title)) == masked
+                     and _base_title(h.title) not in families]
     urls = {h.url: _base_title(h.title) for h in pooled.values()
             if _base_title(h.title) in families}
     return _read_family(urls, log, families[0])
@@ -196,10 +208,21 @@ def _read_family(urls: dict[str, str], log: Log, title: str) -> Step:
 
 
 def list_report(title: str, pages: Sequence[H.PageText]) -> str:
+    """The names the pages list, one per line; a table's row also carries its other cells
+    (``- name | column: value``) and, when the set spans editions, the edition in brackets."""
     names: dict[str, None] = {}
     for page in pages:
         for name in H.bullet_names(page.text):
             names.setdefault(name.split(" — ")[0].strip(), None)  # a ranking's value dropped
+        header, rows = H.page_table(page.text)
+        edition = m.group(0) if (m := re.search(r"\d{4}(?:[–-]\d{2,4})?", page.title)) and \
+            len(pages) > 1 else ""
+        for row in rows:
+            if not row or not row[0]:
+                continue
+            cells = [f"{h}: {c}" for h, c in zip(header[1:], row[1:]) if c]
+            item = row[0] + (f" [{edition}]" if edition else "")
+            names.setdefault(" | ".join([item, *cells]), None)
     if not names:
         return f"The page {title!r} lists no names."
     return f"{len(names)} names listed on {title!r}:\n" + "\n".join(f"- {n}" for n in names)

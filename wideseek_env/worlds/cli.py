@@ -25,8 +25,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="HybridQA folder with tables.jsonl.gz and passages.jsonl.gz "
                         "(default: ../shared/hybridqa or $WIDESEEK_SHARED/hybridqa)")
     b.add_argument("--tier", choices=("v2", "easy"), default="v2",
-                   help="v2 (default): WideSearch-shaped tasks over varied, counterfactual pages; "
-                        "easy: the first, templated generator (smoke tests, regression)")
+                   help="v2 (default): WideSearch-shaped tasks (default source: varied, "
+                        "counterfactual pages; hybridqa: article tables, passage-only columns, "
+                        "joined editions); easy: the first, templated generator (smoke tests, "
+                        "regression)")
     b.add_argument("--out", type=Path, required=True, help="the world folder to create")
     b.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     b.add_argument("--engines", default="tantivy",
@@ -52,6 +54,7 @@ def _summary(card: dict) -> str:
              f"  entities: {counts.get('entities')} in " + (
                  f"{len(card['domains'])} domains" if isinstance(card.get("domains"), dict)
                  and "tables" not in card.get("splits", {}).get("train", {})
+                 else f"{card['hybridqa']['tables']} tables" if "hybridqa" in card
                  else f"{counts.get('source_tables')} tables")]
     for split, info in card.get("splits", {}).items():
         source = info.get("tasks_by_domain") or info.get("tables")
@@ -176,9 +179,16 @@ def run(args: argparse.Namespace) -> int:
             from wideseek_env.worlds.sources_hybridqa import build_hybridqa_world, shared_dir
 
             src = args.path or shared_dir() / "hybridqa"
-            path = build_hybridqa_world(src, args.out, seed=args.seed, engines=engines,
-                                        max_tables=args.max_tables, overwrite=args.overwrite,
-                                        progress=not args.quiet)
+            if args.tier == "v2":
+                from wideseek_env.worlds.v2.hybridqa import build_hybridqa_v2_world
+
+                path = build_hybridqa_v2_world(src, args.out, seed=args.seed, engines=engines,
+                                               max_tables=args.max_tables,
+                                               overwrite=args.overwrite, progress=not args.quiet)
+            else:
+                path = build_hybridqa_world(src, args.out, seed=args.seed, engines=engines,
+                                            max_tables=args.max_tables, overwrite=args.overwrite,
+                                            progress=not args.quiet)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"wideseek world build: {e}", file=sys.stderr)
         return 2

@@ -186,10 +186,16 @@ def _verbatim(corpus: _Corpus, cell: str) -> bool:
 
 
 def _items(text: str) -> list[str]:
-    """The bullet items of a page, without a ranking's value (``- Harris County — 4.7 million``
-    -> ``harris county``)."""
-    return [_norm(ln.strip()[2:].split(" — ")[0]) for ln in text.splitlines()
-            if ln.strip().startswith(("- ", "* ", "• "))]
+    """The items a page lists: bullet items, without a ranking's value (``- Harris County — 4.7
+    million`` -> ``harris county``), and the rows of a markdown table (their cells joined)."""
+    out = []
+    for ln in text.splitlines():
+        s = ln.strip()
+        if s.startswith(("- ", "* ", "• ")):
+            out.append(_norm(s[2:].split(" — ")[0]))
+        elif s.startswith("|") and s.endswith("|") and not set(s) <= set("|-: "):
+            out.append(_norm(" ".join(c.strip() for c in s.strip("|").split("|"))))
+    return out
 
 
 def _names_every_key(corpus: _Corpus, keys: list[tuple[str, ...]]) -> tuple[bool, bool]:
@@ -223,7 +229,7 @@ def _names_every_key(corpus: _Corpus, keys: list[tuple[str, ...]]) -> tuple[bool
                 break
         if named == len(pats):
             every = True
-            if len(set(items)) <= len(keys):
+            if len(set(items)) <= len(keys) + 1:  # a table's header row is an item too
                 exact = True
                 break
     return every, exact

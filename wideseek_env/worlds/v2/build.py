@@ -1,5 +1,8 @@
-"""Build a v2 world folder from domains: pages, lists, tasks with provenance, the answerability
+"""Build a v2 world folder from its content (pages, tasks with provenance): the answerability
 proof, the index, and a card with every figure of :mod:`wideseek_env.worlds.stats`.
+
+Content is the default world's domains (:class:`DomainContent`) or HybridQA's tables and
+passages (:mod:`.hybridqa`).
 
 The folder has the v1 layout (so the env, runner, learner and server read both tiers unchanged)
 plus ``tasks/<split>_provenance.jsonl.gz``. ``world.json`` records ``tier`` (``v2``) and
@@ -14,9 +17,9 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
@@ -62,12 +65,54 @@ def make_tasks(domains: Sequence[Domain], writer: PageWriter, seed: int,
     return out
 
 
-def build_v2_world(domains: Sequence[Domain], out_dir: str | Path, *, name: str, seed: int = 0,
-                   tasks_per_split: dict[str, int], other_pages: Iterable[StoredPage] = (),
+class Content(Protocol):
+    """What a v2 world is made of: its pages (written once, in order), then its tasks with the
+    provenance of every gold cell, and what its card says about itself."""
+
+    def pages(self) -> Iterator[StoredPage]: ...
+
+    def tasks(self, name: str) -> dict[str, list[tuple[Task, dict[str, Any]]]]: ...
+
+    def card(self) -> dict[str, Any]: ...
+
+
+class DomainContent:
+    """The content of a world made of :class:`~.model.Domain` s (the default world)."""
+
+    def __init__(self, domains: Sequence[Domain], seed: int, tasks_per_split: dict[str, int],
+                 other_pages: Iterable[StoredPage] = ()) -> None:
+        self.domains = list(domains)
+        self.seed = seed
+        self.tasks_per_split = tasks_per_split
+        self.other_pages = other_pages
+        assign_titles(self.domains)
+        self.writer = PageWriter(self.domains, seed)
+
+    def pages(self) -> Iterator[StoredPage]:
+        yield from self.writer.pages()
+        yield from ListWriter(self.domains, self.writer, self.seed).pages()
+        yield from self.other_pages
+
+    def tasks(self, name: str) -> dict[str, list[tuple[Task, dict[str, Any]]]]:
+        return make_tasks(self.domains, self.writer, self.seed, self.tasks_per_split, name)
+
+    def card(self) -> dict[str, Any]:
+        return {"domains": {d.name: {"split": d.split, "entities": len(d.entities),
+                                     "attributes": [a.header for a in d.attrs.values()],
+                                     "key_columns": list(d.key_headers),
+                                     "hop_only": d.hop_only} for d in self.domains},
+                "entities": sum(len(d.entities) for d in self.domains),
+                "facts_indexed": len(self.writer.facts),
+                "counterfactual": counterfactual_share(self.domains, "test"),
+                "surface_forms": self.writer.form_figures()}
+
+
+def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: int = 0,
                    engines: Sequence[EngineName] = ("tantivy",), card: dict[str, Any] | None = None,
                    overwrite: bool = False, progress: bool = True,
                    stats_sample: int = 2_000) -> Path:
-    """Build the world at ``out_dir`` and return its path (see the module docstring)."""
+    """Build the world of ``content`` at ``out_dir`` and return its path (see the module
+    docstring)."""
     from wideseek_env.worlds.sources_hybridqa import shared_dir
     from wideseek_env.worlds.stats import shortcut_figures, task_figures, widesearch_figures
 
@@ -78,26 +123,14 @@ def build_v2_world(domains: Sequence[Domain], out_dir: str | Path, *, name: str,
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
     try:
         t0 = time.perf_counter()
-        domains = list(domains)
-        assign_titles(domains)
-        writer = PageWriter(domains, seed)
         store = DocStoreWriter(tmp / "corpus")
         kinds: dict[str, int] = {}
-
-        def add(page: StoredPage) -> None:
+        for page in tqdm(content.pages(), desc=f"world {name}: pages", unit="page",
+                         disable=not progress, mininterval=2.0):
             store.add(page)
             kinds[page.kind] = kinds.get(page.kind, 0) + 1
-
-        n_entities = sum(len(d.entities) for d in domains)
-        for page in tqdm(writer.pages(), total=int(n_entities * 2.2), desc=f"world {name}: pages",
-                         unit="page", disable=not progress, mininterval=2.0):
-            add(page)
-        for page in ListWriter(domains, writer, seed).pages():
-            add(page)
-        for page in other_pages:
-            add(page)
         store.close()
-        made = make_tasks(domains, writer, seed, tasks_per_split, name)
+        made = content.tasks(name)
         tasks = {split: [t for t, _ in items] for split, items in made.items()}
         provenance = {split: {p["instance_id"]: p for _, p in items}
                       for split, items in made.items()}
@@ -133,6 +166,7 @@ def build_v2_world(domains: Sequence[Domain], out_dir: str | Path, *, name: str,
                                              cell_sample=stats_sample) for split in tasks
                      if tasks[split]}
         ws = widesearch_figures(shared_dir(), seed=seed)
+        about = content.card()
         info = {
             "name": name, "world_version": WORLD_VERSION, "tier": "v2",
             "builder_version": f"v2.{WORLD_VERSION}", "seed": seed,
@@ -141,19 +175,15 @@ def build_v2_world(domains: Sequence[Domain], out_dir: str | Path, *, name: str,
                                "domains": sorted({t.meta["domain"] for t in items}),
                                "tasks_by_domain": _count(t.meta["domain"] for t in items)}
                        for split, items in tasks.items()},
-            "domains": {d.name: {"split": d.split, "entities": len(d.entities),
-                                 "attributes": [a.header for a in d.attrs.values()],
-                                 "key_columns": list(d.key_headers),
-                                 "hop_only": d.hop_only} for d in domains},
             "counts": {"pages": sum(kinds.values()), "pages_by_kind": kinds,
-                       "entities": n_entities, "facts_indexed": len(writer.facts),
+                       "entities": about.pop("entities", None),
+                       "facts_indexed": about.pop("facts_indexed", None),
                        "tasks": sum(len(v) for v in tasks.values())},
             "answerability": {"method": "provenance re-derivation (every cell)", **{
                 split: {k: v for k, v in a.items() if k != "failures"}
                 for split, a in answer.items()}, "cell_rate": min(
                     a["cell_rate"] for a in answer.values())},
-            "counterfactual": counterfactual_share(domains, "test"),
-            "surface_forms": writer.form_figures(),
+            **about,
             "figures": {"tasks": figures, "shortcuts": shortcuts,
                         "widesearch": ws if ws is not None else "not available "
                         "(../shared/widesearch missing at build time)"},

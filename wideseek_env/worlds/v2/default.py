@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from wideseek_env.search.docstore import StoredPage
-from wideseek_env.worlds.v2.build import build_v2_world
+from wideseek_env.worlds.v2.build import DomainContent, build_v2_world
 from wideseek_env.worlds.v2.model import Domain, prune_refs, stable_hash
 from wideseek_env.worlds.v2.pages import BASE_URL
 
@@ -85,8 +85,9 @@ def build_default_v2_world(out_dir: str | Path, *, seed: int = 0, small: bool = 
         "licence_note": "Page text is generated from the packages' data; test facts are "
                         "counterfactual (see docs/worlds.md).",
         "options": {"small": small}}
-    return build_v2_world(domains, out_dir, name="default" if not small else "default-small",
-                          seed=seed, tasks_per_split=SMALL_TASKS if small else TASKS,
-                          other_pages=other_pages(seed, 2_000 if small else 12_000),
-                          engines=engines, card=card, overwrite=overwrite,  # type: ignore[arg-type]
-                          progress=progress, stats_sample=400 if small else 2_000)
+    content = DomainContent(domains, seed, SMALL_TASKS if small else TASKS,
+                            other_pages(seed, 2_000 if small else 12_000))
+    return build_v2_world(content, out_dir, name="default" if not small else "default-small",
+                          seed=seed, engines=engines, card=card,  # type: ignore[arg-type]
+                          overwrite=overwrite, progress=progress,
+                          stats_sample=400 if small else 2_000)

@@ -1,8 +1,9 @@
 """Provenance of gold cells, and the checker that re-derives every cell from the built pages.
 
 Every gold cell of a v2 task records where it comes from: one step ``[url, surface]`` (the page
-and the exact string it states), or two for a multi-hop column (the row's page naming the linked
-entity, then that entity's page stating the value). Each column records the
+and the exact string it states), or two for a multi-hop cell (the row's page naming the linked
+entity, then that entity's page stating the value). The first page must be about the row's
+entity, or, for a table or list page, name the row's entity on the line of the surface. Each column records the
 :class:`~.surface.Transform` its request applies. The file is
 ``tasks/<split>_provenance.jsonl.gz``, one record per task::
 
@@ -93,10 +94,15 @@ def check_cell(pages: _Pages, gold: str, steps: Sequence[Sequence[str]], transfo
             return f"surface {surface!r} is not on {url}"
     if about is not None:
         first = pages.get(steps[0][0])
-        if first is None or _norm(first.entity) != _norm(about):
+        if first is not None and first.kind != "entity":  # a table or list: the row's line
+            if not any(_norm(about) in _norm(line) and steps[0][1] in line
+                       for line in first.text.splitlines()):
+                return (f"no line of {steps[0][0]} names the row's entity {about!r} next to "
+                        f"{steps[0][1]!r}")
+        elif first is None or _norm(first.entity) != _norm(about):
             return (f"the page {steps[0][0]} is not about the row's entity {about!r} "
                     f"(it is about {first.entity if first else None!r})")
-    if hop:
+    if hop and len(steps) > 1:  # a hop column's cell may also be stated on the row's own page
         if len(steps) != 2:
             return f"a multi-hop cell needs 2 steps, has {len(steps)}"
         target = pages.get(steps[1][0])
