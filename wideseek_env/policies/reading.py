@@ -224,17 +224,16 @@ def _find_value(pages: tuple[H.PageText, ...], want: Want, entity: str) -> str |
     the atomic mass); then lines with any cue of it."""
     core = _YEAR.sub("", want.phrase).replace(" at the  census", "").replace(" in  ", " ")
     core = re.sub(r"\s+(?:at the census|in|as of)\s*$", "", core).strip()
+    v = _find(pages, want, entity, (core.lower(),), core) if core else None
+    if v:
+        return v
     if core and want.kind == "text":
         for page in pages:  # sentences in the query's words: "The P of E is V", "V is the P"
             if not page.error and _has_cue(page.text, (core.lower(),)):
                 v = H.extract_value(page.text, core, entity)
                 if v:
                     return v
-    for cues in ((core.lower(),), want.cues):
-        v = _find(pages, want, entity, cues, core)
-        if v:
-            return v
-    return None
+    return _find(pages, want, entity, want.cues, core)
 
 
 def _find(pages: Sequence[H.PageText], want: Want, entity: str, cues: Sequence[str],

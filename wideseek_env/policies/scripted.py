@@ -164,10 +164,18 @@ def _ekey(cand: tuple[str, str]) -> str:
     return f"{name} [{group}]" if group else name
 
 
+def _singular(noun: str) -> str:
+    """``U.S. states and territories`` -> ``U.S. state``; ``counties`` -> ``county``."""
+    head = noun.split(" and ")[0].split(" or ")[0].strip()
+    if head.endswith("ies"):
+        return head[:-3] + "y"
+    return head[:-1] if head.endswith("s") and not head.endswith("ss") else head
+
+
 def _context(plan: Plan, set_phrase: str) -> str:
-    """The group a set's names were listed under, and what the set is a set of."""
+    """The group a set's names were listed under, and what one member of the set is."""
     group = dict(zip(plan.sets, plan.groups)).get(set_phrase, "")
-    noun = set_noun(set_phrase) if not plan.names else ""
+    noun = _singular(set_noun(set_phrase)) if not plan.names else ""
     return "; ".join(x for x in (group, noun) if x)
 
 

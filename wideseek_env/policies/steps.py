@@ -248,11 +248,16 @@ def _page_candidates(name: str, context: str, hits: Sequence[H.SearchHit]) -> li
     whole = re.compile(r"(?<![\w-])" + re.escape(low) + r"(?![\w-])")
 
     def rank(h: H.SearchHit) -> tuple[int, int, int]:
-        title = re.sub(r"^about\s+", "", h.title.lower())
-        after = title[len(low): len(low) + 1]
+        raw = re.sub(r"^[Aa]bout\s+", "", h.title)
+        title = raw.lower()
+        rest = raw[len(low):]
+        # "Iron (Fe)", "Texas: an overview", "Oslo, Norway", "X in brief" name the entity;
+        # "Arkansas County" is another entity whose name starts with "Arkansas"
+        names_it = title.startswith(low) and (
+            not rest or rest[0] in "(,:—" or rest[:2] in (" (", " —") or
+            re.match(r" [a-z]", rest) is not None)
         level = 3 if title == low else \
-            2 if (title.startswith(low) and after in " (,:—") or title.endswith(" of " + low) \
-            else 1 if whole.search(title) else 0
+            2 if names_it or title.endswith(" of " + low) else 1 if whole.search(title) else 0
         text = title + " " + h.snippet.lower()
         in_ctx = sum(1 for c in ctxs if c in text)
         return (-level, -in_ctx, h.rank)
