@@ -18,6 +18,7 @@ from wideseek_env.search.docstore import DocStore
 from wideseek_env.tasks import GoldTable
 from wideseek_env.worlds import World, build_small_world, default_world_path, resolve_world
 from wideseek_env.worlds.cli import run as world_cli_run
+from wideseek_env.worlds.sources_hybridqa import shared_dir
 from wideseek_env.worlds.stats import column_words, shortcut_figures, task_figures
 from wideseek_env.worlds.v2 import surface as S
 from wideseek_env.worlds.v2.provenance import (
@@ -232,3 +233,48 @@ def test_width_pays_on_v2(v2: World, tmp_path: Path) -> None:
         scores[width] = summary["scores"]["item_f1"]
         assert summary["cost_per_episode"]["format_errors"] == 0
     assert scores[8] >= scores[1] + 0.10, scores
+
+
+HYBRIDQA = shared_dir() / "hybridqa"
+
+
+@pytest.mark.skipif(not (HYBRIDQA / "tables.jsonl.gz").is_file(),
+                    reason=f"HybridQA data not found at {HYBRIDQA}")
+def test_hybridqa_v2_keeps_hybridqa_structure(tmp_path: Path) -> None:
+    from wideseek_env.worlds.v2.hybridqa import build_hybridqa_v2_world
+
+    world = World.load(build_hybridqa_v2_world(HYBRIDQA, tmp_path / "hq", max_tables=400,
+                                               max_other_pages=500, progress=False))
+    card = world.card
+    assert card["tier"] == "v2" and card["answerability"]["cell_rate"] == 1.0
+    assert card["hybridqa"]["passage_columns"] > 0 and card["hybridqa"]["cells_only_in_passages"]
+    train = world.tasks("train")
+    assert any(t.meta["domain"] == "hybridqa-join" for t in train)
+    join = next(t for t in train if t.meta["domain"] == "hybridqa-join")
+    assert join.gold.columns[1] == "Edition" and len(join.unique_columns) == 2
+    # a passage-column cell: blank on the article's table, stated in the linked passage
+    prov = read_provenance(world.path, "train")
+    backend = world.backend()
+    found = False
+    for task in train:
+        rec = prov[task.instance_id]
+        for row, cells in zip(task.gold.rows, rec["cells"]):
+            for value, steps in zip(row, cells):
+                if len(steps) == 2:
+                    article = backend.access(steps[0][0], max_chars=10**6).text
+                    line = next(ln for ln in article.splitlines() if ln.startswith(
+                        "| " + row[0] + " |"))
+                    assert value not in line.split(" | ", 1)[1]  # not in the table's row
+                    assert value in backend.access(steps[1][0], max_chars=10**6).text
+                    assert steps[0][1] in article  # the link that leads there
+                    found = True
+                    break
+            if found:
+                break
+        if found:
+            break
+    assert found
+    # opaque URLs, and no article in both splits
+    assert all("/d/" in u for t in train for u in t.meta["row_urls"])
+    test_tables = {u for t in world.tasks("test") for u in t.meta["tables"]}
+    assert not test_tables & {u for t in train for u in t.meta["tables"]}

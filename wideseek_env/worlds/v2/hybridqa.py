@@ -136,7 +136,10 @@ def siblings(tables: list[Table]) -> list[list[Table]]:
 
 
 def _edition(t: Table) -> str:
-    return " ".join(re.findall(r"\d+(?:[–-]\d+)?", t.article)) or t.article
+    """The number that tells a table's edition ("1948" of "1948 NFL Draft"), as written in its
+    title; the whole title when the title holds several numbers."""
+    numbers = re.findall(r"\d+(?:[–-]\d+)?", t.article)
+    return numbers[0] if len(numbers) == 1 else t.article
 
 
 class HybridQAContent:
@@ -311,7 +314,9 @@ class HybridQAContent:
             eds = [_edition(t) for t in group]
             sets = (f"the {key} entries listed under {first.section} in every edition of "
                     f"{event} from {eds[0]} to {eds[-1]}")
-            extra = " Give one row per entry and edition; the Edition column holds the year."
+            extra = (" Give one row per entry and edition; the Edition column holds the number "
+                     "that tells the edition apart (its year), or its full title when that has "
+                     "several numbers.")
         else:
             sets = f"the {key} entries listed under {first.section} for {first.article}"
             extra = ""
