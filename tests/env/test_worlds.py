@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -13,6 +12,7 @@ from wideseek_env.tasks import load_widesearch, norm_column
 from wideseek_env.worlds import World, build_small_world
 from wideseek_env.worlds.builder import norm_text
 from wideseek_env.worlds.cli import run as world_cli_run
+from wideseek_env.worlds.layout import content_digest as _digest
 from wideseek_env.worlds.sources_hybridqa import build_hybridqa_world, detok, shared_dir
 from wideseek_env.worlds.taskgen import FORMAT_TAIL
 
@@ -23,15 +23,6 @@ HYBRIDQA = SHARED / "hybridqa"
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> World:
     return World.load(build_small_world(tmp_path_factory.mktemp("w") / "small", seed=0))
-
-
-def _digest(world_dir: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(world_dir.rglob("*")):
-        if p.is_file() and p.name != "world.json" and "index" not in p.parts:
-            h.update(str(p.relative_to(world_dir)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def test_build_is_deterministic_under_seed(small: World, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import random
 from datetime import date
 from pathlib import Path
@@ -18,6 +17,7 @@ from wideseek_env.search.docstore import DocStore
 from wideseek_env.tasks import GoldTable
 from wideseek_env.worlds import World, build_small_world, default_world_path, resolve_world
 from wideseek_env.worlds.cli import run as world_cli_run
+from wideseek_env.worlds.layout import content_digest as _digest
 from wideseek_env.worlds.sources_hybridqa import shared_dir
 from wideseek_env.worlds.stats import column_words, shortcut_figures, task_figures
 from wideseek_env.worlds.v2 import surface as S
@@ -31,15 +31,6 @@ from wideseek_env.worlds.v2.provenance import (
 @pytest.fixture(scope="module")
 def v2(tmp_path_factory: pytest.TempPathFactory) -> World:
     return World.load(build_small_world(tmp_path_factory.mktemp("v2") / "small", tier="v2"))
-
-
-def _digest(world_dir: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(world_dir.rglob("*")):
-        if p.is_file() and p.name != "world.json" and "index" not in p.parts:
-            h.update(str(p.relative_to(world_dir)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def test_v2_build_is_deterministic_under_seed(v2: World, tmp_path: Path) -> None:

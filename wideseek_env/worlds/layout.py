@@ -41,3 +41,16 @@ def read_tasks(world: Path, split: str) -> list[Task]:
     if not jsonl.is_file():
         raise FileNotFoundError(f"world {world} has no tasks for split {split!r} ({jsonl})")
     return load_widesearch(jsonl, gold)
+
+
+def content_digest(world: Path) -> str:
+    """SHA-256 over the world's page store and task files (names and bytes): equal for two
+    builds of the same world; the card and the index (which records build times) are left out."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(world.rglob("*")):
+        if p.is_file() and p.name != CARD_FILE and "index" not in p.relative_to(world).parts:
+            h.update(str(p.relative_to(world)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()

@@ -71,7 +71,7 @@ def _key_columns(task: Task) -> list[int]:
 def _entity_keys(task: Task) -> list[tuple[str, ...]]:
     """Per gold row, the key cells that name an entity (a ``Year`` key column left out)."""
     idx = _key_columns(task)
-    keep = [j for j in idx if task.gold.columns[j].strip().lower() != "year"]
+    keep = [j for j in idx if task.gold.columns[j].strip().lower() != "year"] or idx
     return list(dict.fromkeys(tuple(row[j] for j in keep) for row in task.gold.rows))
 
 

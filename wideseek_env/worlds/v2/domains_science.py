@@ -14,25 +14,10 @@ import math
 import random
 from datetime import date, timedelta
 
+from wideseek_env.worlds.sources_default import _block as block_of
+from wideseek_env.worlds.sources_default import _period as period_of
 from wideseek_env.worlds.v2.model import AttrSpec, Domain, Entity
 from wideseek_env.worlds.v2.names import person_name
-
-_PERIOD_ENDS = (2, 10, 18, 36, 54, 86, 118)
-_S_BLOCK = {1, 2, 3, 4, 11, 12, 19, 20, 37, 38, 55, 56, 87, 88}
-
-
-def period_of(z: int) -> int:
-    return next(p for p, end in enumerate(_PERIOD_ENDS, start=1) if z <= end)
-
-
-def block_of(z: int) -> str:
-    if z in _S_BLOCK:
-        return "s-block"
-    if 57 <= z <= 70 or 89 <= z <= 102:
-        return "f-block"
-    if z in (71, 103) or 21 <= z <= 30 or 39 <= z <= 48 or 72 <= z <= 80 or 104 <= z <= 112:
-        return "d-block"
-    return "p-block"
 
 
 def element_attrs() -> dict[str, AttrSpec]:
