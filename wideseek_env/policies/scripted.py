@@ -303,7 +303,9 @@ class ScriptedPolicy:
                 for entity in parsed[0]:
                     attempts[entity] = attempts.get(entity, 0) + 1
                 for entity, values in parse_facts_report(report).items():
-                    facts.setdefault(entity, {}).update(values)
+                    got = facts.setdefault(entity, {})
+                    for k, v in values.items():  # the first value found stays (a table's cell)
+                        got.setdefault(k, v)
         cands = list(candidates)
         if self._last_turn(req):
             return Step(None, text=answer_table(plan, cands, facts))
@@ -346,14 +348,21 @@ class ScriptedPolicy:
         log = Log(tool_history(req.messages))
         last = self._last_turn(req)
         cands: list[tuple[str, str]] = [(n, "") for n in plan.names]
+        table_facts: dict[str, dict[str, str]] = {}
         if not cands:
             for s in plan.sets:
                 step = list_step(s, log)
                 if step.name is not None:
                     return Step(None, text=answer_table(plan, cands, {})) if last else step
-                cands += [(n, e or _context(plan, s)) for n, e, _ in
-                          map(_list_item, H.bullet_names(step.text))]
+                for name, edition, cells in map(_list_item, H.bullet_names(step.text)):
+                    cand = (name, edition or _context(plan, s))
+                    cands.append(cand)
+                    for h, w in plan.wants.items():  # a table row's cells are facts too
+                        if h.lower() in cells:
+                            table_facts.setdefault(_ekey(cand), {})[w.phrase] = cells[h.lower()]
         step, found = facts_step([_ekey(c) for c in cands], wants_of(plan), log)
+        for key, values in table_facts.items():  # a table's cells beat a reading of prose
+            found.setdefault(key, {}).update(values)
         if step is None or last:
             return Step(None, text=answer_table(plan, cands, found))
         return step

@@ -9,8 +9,9 @@ questions need both. This world keeps that structure:
 - a **passage page** per linked row entity: its real Wikipedia lead passage, at an opaque URL;
 - **passage columns**: a column whose values the rows' own passages state (for at least 80 % of
   the rows, checked word for word) is left blank in the article's table wherever the passage
-  states the value, so those cells are found only by following the row's link. The card reports
-  how many gold cells come only from passages;
+  states the value, so those cells are found only by following the row's link. Every task asks
+  for at least one passage column (so only tables that have one make tasks); the card reports
+  how many cells come only from passages;
 - **joined tasks**: tables of one split with the same section and header whose article titles
   differ only in their numbers (the 1948, 1949 ... editions of "NFL Draft") are asked as one
   task, keyed on the entity and the edition, reaching WideSearch's row counts.
@@ -42,7 +43,7 @@ from wideseek_env.worlds.v2.surface import Transform, derive
 
 BASE_URL = "https://hybridqa.wideseek.local"
 PASSAGE_SHARE = 0.8  # a column is a passage column when its rows' passages state this share
-TASKS_PER_TABLE = 2
+TASKS_PER_TABLE = 3
 TASKS_PER_JOIN = 4
 
 
@@ -210,8 +211,7 @@ class HybridQAContent:
         out: dict[str, list[tuple[Task, dict[str, Any]]]] = {"train": [], "test": []}
         rng = random.Random(f"{self.seed}:v2:hybridqa:tasks")
         units: list[tuple[list[Table], int]] = [(g, TASKS_PER_JOIN) for g in siblings(self.tables)]
-        # tables whose passages hold a column get more tasks: they pose HybridQA's problem
-        units += [([t], TASKS_PER_TABLE + (1 if t.passage_cols else 0)) for t in self.tables]
+        units += [([t], TASKS_PER_TABLE) for t in self.tables]
         for group, count in units:
             seen: set[tuple] = set()
             for _ in range(count * 4):
@@ -241,10 +241,11 @@ class HybridQAContent:
             row[j] for t in group for row in t.rows)]
         passage = [j for j in attr_js if all(j in t.passage_cols for t in group) and all(
             row[j] for t in group for row in t.rows)]
+        if not passage:  # every task needs what only the linked passages state
+            return None
         rng.shuffle(shown)
         rng.shuffle(passage)
-        chosen = passage[: rng.randint(1, 2)] if passage and rng.random() < 0.85 else []
-        chosen += shown[: rng.randint(2, 4)]
+        chosen = passage[: rng.randint(1, 2)] + shown[: rng.randint(2, 4)]
         if len(chosen) < 2:
             return None
         chosen.sort()
