@@ -51,8 +51,27 @@ def episode_stats(episodes: Sequence[Episode]) -> list[dict[str, Any]]:
             "failed": sum(a.failure is not None for a in ep.agents),
             "cut": sum(t.finish_reason == "length" for a in ep.agents for t in a.turns),
             "env": env_fields,
+            "credit": {} if ep.credit is None else {
+                "case": ep.credit.case, "env_score": ep.credit.env_score,
+                "failed_agents": ep.credit.failed_agents,
+                "trained_turns": ep.credit.trained_turns,
+                "dropped_turns": ep.credit.dropped_turns},
         })
     return stats
+
+
+def credit_metrics(stats: list[dict[str, Any]]) -> dict[str, float]:
+    """`credit/…`: what the turn selection did over the batch (episodes per case, failed
+    agents, trained and dropped turns, and the env's reward before the rule)."""
+    credits = [s["credit"] for s in stats if s.get("credit")]
+    if not credits:
+        return {}
+    out = {f"credit/episodes_{case}": float(sum(c["case"] == case for c in credits))
+           for case in ("ok", "lead_failed", "invalid_format")}
+    for key in ("failed_agents", "trained_turns", "dropped_turns"):
+        out[f"credit/{key}"] = float(sum(c[key] for c in credits))
+    out["credit/env_score_mean"] = float(np.mean([c["env_score"] for c in credits]))
+    return out
 
 
 def gather_all(accelerator: Any, items: list[Any]) -> list[Any]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from wideseek_env.env.keyword_relay import KeywordRelayEnv
 from wideseek_rl.advantages import group_advantages
 from wideseek_rl.engines.base import SamplingParams
 from wideseek_rl.engines.hf import HFEngine
@@ -20,7 +21,6 @@ from wideseek_rl.learner import (
 )
 from wideseek_rl.policy import LLMPolicy
 from wideseek_rl.rollout import RolloutRunner
-from wideseek_rl.toy_env import KeywordRelayEnv
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,9 @@ def test_micro_batch_size_does_not_change_the_update(rollout, tiny_model_dir, ac
     assert m2["loss/micro_batches"] == len(rows)
     assert m1["loss/policy"] == pytest.approx(m2["loss/policy"], rel=1e-5)
     for name in whole:
-        assert torch.allclose(whole[name], tiny[name], rtol=1e-4, atol=1e-8), name
+        # Summation order differs between micro-batchings: fp32 noise scales with the tensor.
+        scale = float(whole[name].abs().max())
+        assert torch.allclose(whole[name], tiny[name], rtol=1e-4, atol=1e-4 * scale), name
 
 
 def test_recomputed_old_logprobs_and_kl_to_a_reference(rollout, tiny_model_dir, accelerator):

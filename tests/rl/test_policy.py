@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from wideseek_env.env.keyword_relay import KeywordRelayEnv
 from wideseek_env.policies.base import AgentRequest, Policy
 from wideseek_rl.engines.base import SamplingParams
 from wideseek_rl.policy import LLMPolicy
-from wideseek_rl.toy_env import KeywordRelayEnv
 
 
 def request(key, messages, tools=()):

@@ -106,7 +106,7 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from wideseek_env.env.config import EnvConfig
-from wideseek_env.env.core import AgentState, Engine
+from wideseek_env.env.core import AgentState, ContextCounter, Engine
 from wideseek_env.env.render import TranscriptViews
 from wideseek_env.env.sources import pick_task, resolve_sources
 from wideseek_env.env.spaces import ActionSpace, ConversationSpace
@@ -128,6 +128,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         backend: SearchBackend | None = None,
         judge: Any = None,
         token_counter: Callable[[str], int] | None = None,
+        context_counter: ContextCounter | None = None,
         render_mode: str | None = None,
         config: EnvConfig | None = None,
         **budgets: Any,
@@ -139,7 +140,8 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         self.config = config or EnvConfig(**budgets)
         self.render_mode = render_mode
         self.tasks, backend = resolve_sources(world, split, tasks, backend)
-        self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter)
+        self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter,
+                              context_counter=context_counter)
         self.possible_agents = ["lead", *self._engine.subagent_ids]
         self.agents: list[str] = []
         self._obs_space = ConversationSpace()
