@@ -187,3 +187,39 @@ def test_recomputed_old_logprobs_and_kl_to_a_reference(rollout, tiny_model_dir, 
     assert second["loss/kl_ref"] > 0.0
     with pytest.raises(ValueError, match="reference"):
         Learner(accelerator, learner_model, opt, sched, LossSettings(kl_coef=0.1))
+
+
+def test_importance_ratio_guard_skips_a_micro_batch(rollout, tiny_model_dir, accelerator):
+    """Helpers' rows where every 4th token was sampled by a far-off policy (π_old 4 nats below
+    π: ratio e⁴ ≈ 55, mean ratio > 5) form their own micro-batch; the guard (threshold 5) drops
+    it on its own: the update equals one where those rows carry no advantage (no gradient),
+    and it is counted. Unguarded, the other tokens of those rows move the weights."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    episodes, adv = rollout
+    rows = build_sequences(episodes, adv)
+
+    def far_off(r):
+        shift = np.where(np.arange(len(r.input_ids)) % 4 == 0, 4.0, 0.0)
+        old = np.where(r.generated, r.old_logprobs - shift, 0.0).astype(np.float32)
+        return type(r)(r.input_ids, r.generated, old, r.advantage, r.episode_id, r.agent_id)
+
+    off = [far_off(r) if r.agent_id > 0 else r for r in rows]
+    silent = [type(r)(r.input_ids, r.generated, r.old_logprobs, 0.0, r.episode_id, r.agent_id)
+              if r.agent_id > 0 else r for r in rows]
+    helper_tokens = sum(r.n_generated for r in rows if r.agent_id > 0)
+    guarded, m = sgd_delta(accelerator, model, off, micro_batch_tokens=4096, num_episodes=6,
+                           settings=LossSettings(max_ratio_mean=5.0))
+    reference, m0 = sgd_delta(accelerator, model, silent, micro_batch_tokens=4096, num_episodes=6,
+                              settings=LossSettings(max_ratio_mean=5.0))
+    unguarded, m1 = sgd_delta(accelerator, model, off, micro_batch_tokens=4096, num_episodes=6,
+                              settings=LossSettings(max_ratio_mean=None))
+    assert m["loss/micro_batches"] == 2 and m["loss/skipped_micro_batches"] == 1
+    assert m["loss/skipped_tokens"] == helper_tokens
+    assert m0["loss/skipped_micro_batches"] == m1["loss/skipped_micro_batches"] == 0
+    assert m["loss/ratio_mean"] > 5  # the metrics still show what was skipped
+    for name in guarded:
+        scale = float(reference[name].abs().max())
+        assert torch.allclose(guarded[name], reference[name], rtol=1e-4, atol=1e-4 * scale), name
+    assert any(not torch.allclose(unguarded[n], reference[n]) for n in guarded)

@@ -167,6 +167,44 @@ def test_two_processes_hold_identical_parameters(tmp_path: Path):
     assert ranks[0]["initial_hash"] == ranks[1]["initial_hash"] != ranks[0]["hash"]
 
 
+def launch(script: str, args: list[str], processes: int) -> subprocess.CompletedProcess:
+    if processes == 1:
+        cmd = [sys.executable, str(Path(__file__).parent / script), *args]
+    else:
+        # `--multi_gpu` picks Accelerate's torchrun launcher; without a GPU the processes run on
+        # the CPU with gloo (`accelerate launch --cpu` alone starts a single process).
+        cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu",
+               "--num_processes", str(processes), "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(free_port()), str(Path(__file__).parent / script), *args]
+    done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO,
+                          capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    return done
+
+
+def test_two_processes_make_the_update_of_one(tmp_path: Path, tiny_model_dir: Path):
+    """One update over the same global batch, split over 2 ranks or not: the same parameters
+    (up to float summation order). DDP keeps ranks equal by construction, so only a comparison
+    with one process can catch a rank using another rank's loss weights or a wrong loss scale."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    launch("ddp_equivalence_script.py", [str(tiny_model_dir), str(one)], 1)
+    launch("ddp_equivalence_script.py", [str(tiny_model_dir), str(two)], 2)
+    ref = torch.load(one / "delta_rank0.pt")
+    ranks = [torch.load(two / f"delta_rank{r}.pt") for r in (0, 1)]
+    assert ref["world"] == 1 and [r["world"] for r in ranks] == [2, 2]
+    assert ref["rows"] == ranks[0]["rows"] > 2
+    moved = 0
+    for name, d in ref["delta"].items():
+        scale = float(d.abs().max())
+        moved += scale > 0
+        for r in ranks:
+            assert torch.allclose(r["delta"][name], d, rtol=1e-4, atol=1e-4 * scale), name
+    assert moved == len(ref["delta"])  # every parameter got a gradient
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_presets_parse_and_name_their_env(preset):
     import tyro
