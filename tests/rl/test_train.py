@@ -121,6 +121,25 @@ def test_resume_after_kills_replays_the_uninterrupted_run(tmp_path: Path, tiny_m
     assert sorted(p.name for p in ckpts.glob("step_*")) == ["step_00000004", "step_00000006"]
 
 
+def test_tensorboard_shows_each_step_once_after_a_resume(tmp_path: Path, tiny_model_dir: Path):
+    """Killed while saving step 4 (after logging it), resumed from step 2: steps 3 and 4 are
+    logged again, and TensorBoard must show only the second run's values."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    args = [a for a in cli_args(out, tiny_model_dir) if a != "--no-tensorboard"]
+    args[args.index("--steps") + 1] = "5"
+    assert run_cli(args, env_extra={CRASH_ENV: "4"}) == 75
+    assert run_cli([*args, "--resume"]) == 0
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("score/mean")]
+    assert steps == [1, 2, 3, 4, 5], steps
+    logged = {r["step"]: r["score/mean"] for r in read_metrics(out / "metrics.jsonl")}
+    assert [e.value for e in events.Scalars("score/mean")] == pytest.approx(
+        [logged[s] for s in steps])
+
+
 @pytest.mark.vllm
 def test_vllm_engine_run_keeps_sampling_logprobs_equal_to_the_trainers(
         tmp_path: Path, tiny_model_dir: Path):
