@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,52 @@ def test_the_console_entry_point_exits_2_with_one_line(tmp_path, args, expected)
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 2
     assert done.stderr.strip().startswith(expected) and "\n" not in done.stderr.strip()
+
+
+def test_placements_the_trainer_cannot_serve_are_refused():
+    from wideseek_rl.checks import check_placement
+    from wideseek_rl.config import PRESETS, ConfigError, EngineConfig
+
+    paper = PRESETS["paper"][1]
+
+    def check(config=paper, kind="MULTI_GPU", zero=None, n=8, cuda=True):
+        check_placement(config, distributed_type=kind, zero_stage=zero, num_processes=n, cuda=cuda)
+
+    check()  # DDP on 8 GPUs
+    check(kind="DEEPSPEED", zero=2)
+    with pytest.raises(ConfigError, match="FSDP is not supported"):
+        check(kind="FSDP")
+    with pytest.raises(ConfigError, match="ZeRO-3"):
+        check(kind="DEEPSPEED", zero=3)
+    sleepy = replace(paper, engine=replace(paper.engine, vllm_sleep=True))
+    check(sleepy)
+    with pytest.raises(ConfigError, match="needs CUDA"):
+        check(sleepy, cuda=False)
+    tp = replace(paper, engine=EngineConfig(kind="vllm", tensor_parallel_size=3))
+    with pytest.raises(ConfigError, match="must divide"):
+        check(tp)
+
+
+def test_vllm_sleep_on_a_cpu_is_one_error_line(tmp_path, capsys):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine can sleep")
+    assert main(["toy", "--engine.kind", "vllm", "--engine.vllm-sleep",
+                 "--output-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: engine.vllm-sleep needs CUDA (vLLM's sleep mode frees GPU memory)")
+
+
+def test_tensor_parallel_ranks_share_tasks_and_split_rows():
+    from wideseek_rl.runtime import Layout
+
+    ranks = [Layout(r, 4, tp=2) for r in range(4)]
+    assert [lay.worker for lay in ranks] == [0, 0, 1, 1]
+    assert ranks[0].tasks(5) == ranks[1].tasks(5) == [0, 2, 4]  # one engine, the same prompts
+    assert ranks[2].tasks(5) == ranks[3].tasks(5) == [1, 3]
+    rows = list(range(7))
+    assert ranks[0].rows(rows) == [0, 2, 4, 6] and ranks[1].rows(rows) == [1, 3, 5]
+    solo = Layout(1, 2)
+    assert solo.tasks(5) == [1, 3] and solo.rows(rows) == rows

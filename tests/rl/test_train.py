@@ -143,23 +143,30 @@ def test_tensorboard_shows_each_step_once_after_a_resume(tmp_path: Path, tiny_mo
 @pytest.mark.vllm
 def test_vllm_engine_run_keeps_sampling_logprobs_equal_to_the_trainers(
         tmp_path: Path, tiny_model_dir: Path):
-    """Six steps with the in-process vLLM engine: the engine gets the new weights after every
-    update, so at every step the trainer's log-probs of the sampled tokens, before its update,
-    equal the engine's (ratio 1). A stale engine would sample from the previous step's model,
-    which at this learning rate moves the ratio far from 1."""
+    """Six steps with the in-process vLLM engine (external launcher, one process), killed while
+    saving step 4 and resumed from step 2: the engine gets the new weights after every update
+    and the checkpoint's weights on resume, so at every step the trainer's log-probs of the
+    sampled tokens, before its update, equal the engine's (ratio 1). A stale engine would sample
+    from another step's model, which at this learning rate moves the ratio far from 1. Every
+    step makes one generate call per env step (3 in this game: lead, helpers, lead)."""
     pytest.importorskip("vllm")
     out = tmp_path / "vllm"
     args = [*cli_args(out, tiny_model_dir), "--engine.kind", "vllm",
-            "--engine.vllm-enforce-eager", "--save-every", "0"]
+            "--engine.vllm-enforce-eager", "--save-every", "2"]
     # Dynamo off: vLLM would otherwise compile its log-prob rank kernel (tens of CPU seconds).
-    assert run_cli(args, env_extra={"VLLM_CPU_KVCACHE_SPACE": "1",
-                                    "TORCH_COMPILE_DISABLE": "1"}) == 0
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "TORCH_COMPILE_DISABLE": "1"}
+    assert run_cli(args, env_extra={**env, CRASH_ENV: "4"}) == 75
+    first = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in first] == [1, 2, 3, 4]
+    assert run_cli([*args, "--resume"], env_extra=env) == 0
     rows = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == list(range(1, 7))
     for r in rows:
         assert abs(r["loss/ratio_mean"] - 1) < 1e-3 and r["loss/ratio_max"] < 1.01, r
-        assert r["rollout/generated_tokens"] > 0
+        assert r["rollout/generated_tokens"] > 0 and r["rollout/generate_calls"] == 3
     assert len({round(r["loss/entropy"], 6) for r in rows}) > 1  # the policy did change
+    # The resumed steps replay the killed run's (same seeds, same weights).
+    assert rows[2]["loss/entropy"] == pytest.approx(first[2]["loss/entropy"], abs=1e-4)
 
 
 def free_port() -> int:
