@@ -209,6 +209,35 @@ def launch(script: str, args: list[str], processes: int) -> subprocess.Completed
     return done
 
 
+@pytest.mark.vllm
+def test_two_ranks_as_one_tensor_parallel_vllm_engine(tmp_path: Path, tiny_model_dir: Path):
+    """Two processes, each with its external-launcher vLLM engine, forming one engine of
+    tensor-parallel size 2: both ranks roll out the same episodes (identical prompts, as vLLM
+    requires), the batch counts each episode once and each generated token is trained once, and
+    the sampling log-probs are the trainer's (ratio 1)."""
+    pytest.importorskip("vllm")
+    out = tmp_path / "tp2"
+    args = ["toy", "--output-dir", str(out), "--model.path", str(tiny_model_dir), "--steps", "2",
+            "--save-every", "0", "--env.keywords", "blue", "apple", "--rollout.tasks-per-step", "2",
+            "--rollout.group-size", "2", "--rollout.max-new-tokens", "5", "--no-progress",
+            "--no-tensorboard", "--torch-threads", "1", "--engine.kind", "vllm",
+            "--engine.vllm-enforce-eager", "--engine.tensor-parallel-size", "2"]
+    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu",
+           "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+           "-m", "wideseek_rl.train", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
+           "TORCH_COMPILE_DISABLE": "1"}
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, timeout=900)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for r in rows:
+        assert r["rollout/episodes"] == 4  # 2 tasks × 2, not twice over
+        assert r["loss/tokens"] == r["rollout/generated_tokens"] > 0  # each token trained once
+        assert abs(r["loss/ratio_mean"] - 1) < 1e-3 and r["rollout/generate_calls"] == 3
+
+
 def test_two_processes_make_the_update_of_one(tmp_path: Path, tiny_model_dir: Path):
     """One update over the same global batch, split over 2 ranks or not: the same parameters
     (up to float summation order). DDP keeps ranks equal by construction, so only a comparison
