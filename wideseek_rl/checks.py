@@ -5,8 +5,9 @@
 `check_model(config)` makes sure the model can be found (a local directory with a config, a GGUF
 file inside it, or a Hugging Face id whose config resolves) without loading any weights.
 `check_placement(...)` refuses distributed setups the trainer cannot serve, at start, with the
-reason: FSDP and DeepSpeed ZeRO-3 (the engine needs full weights on every rank, which these
-shard), vLLM sleep mode without CUDA, a tensor-parallel size that does not divide the ranks.
+reason: FSDP and DeepSpeed (the engine needs full weights on every rank, which FSDP and ZeRO-3
+shard; ZeRO-1/2 were never run with this learner), vLLM sleep mode without CUDA, a
+tensor-parallel size that does not divide the ranks.
 """
 
 from __future__ import annotations
@@ -156,9 +157,10 @@ def check_placement(config: TrainConfig, *, distributed_type: str, zero_stage: i
         raise ConfigError("FSDP is not supported: the generation engine needs the full weights "
                           "on every rank after each update and FSDP shards them; use DDP "
                           "(accelerate launch --multi_gpu) with gradient checkpointing")
-    if distributed_type == "DEEPSPEED" and (zero_stage or 0) >= 3:
-        raise ConfigError("DeepSpeed ZeRO-3 is not supported (it shards the weights the engine "
-                          "needs whole); use ZeRO-1/2 or DDP")
+    if distributed_type == "DEEPSPEED":
+        raise ConfigError(f"DeepSpeed (ZeRO-{zero_stage}) is not supported: ZeRO-3 shards the "
+                          "weights the engine needs whole, and the learner's gradient "
+                          "accumulation was never run under DeepSpeed's engine; use DDP")
     eng = config.engine
     if eng.vllm_sleep and not cuda:
         raise ConfigError("engine.vllm-sleep needs CUDA (vLLM's sleep mode frees GPU memory)")

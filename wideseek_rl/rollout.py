@@ -124,8 +124,10 @@ class RolloutRunner:
             live = [i for i, s in enumerate(slots) if not self._check_done(s)]
             for i in set(range(n)) - set(live):
                 episodes[i] = self._finish(slots[i], i, tasks, indices)
+            generated = 0
             while live:
-                self._step_all(slots, live)
+                generated += self._step_all(slots, live)
+                bar.set_postfix(live=len(live), generated_tokens=generated)
                 still = []
                 for i in live:
                     if self._check_done(slots[i]):
@@ -141,7 +143,8 @@ class RolloutRunner:
             bar.close()
         return [e for e in episodes if e is not None]
 
-    def _step_all(self, slots: list[_Slot], live: list[int]) -> None:
+    def _step_all(self, slots: list[_Slot], live: list[int]) -> int:
+        """One env step of every live episode; returns the tokens generated for it."""
         requests = []
         for i in live:
             slot = slots[i]
@@ -163,8 +166,10 @@ class RolloutRunner:
                     info={"agent_id": agent},
                 ))
         actions: dict[int, dict[str, Any]] = {}
+        generated = 0
         for req, act in zip(requests, self.policy.act(requests)):
             actions.setdefault(req.key[0], {})[req.key[1]] = act.action
+            generated += act.completion_tokens or 0
         for i, acts in actions.items():
             slot = slots[i]
             obs, rewards, _, _, infos = slot.env.step(acts)
@@ -176,6 +181,7 @@ class RolloutRunner:
             else:
                 slot.score += float(rewards.get(self.reward_agent, 0.0))
             self._observe(slot, obs, infos)
+        return generated
 
     @staticmethod
     def _observe(slot: _Slot, obs: Mapping[str, Any], infos: Mapping[str, Any]) -> None:

@@ -31,6 +31,7 @@ from wideseek_rl.envs import make_env
 from wideseek_rl.learner import Learner, LossSettings, PolicyModule
 from wideseek_rl.policy import LLMPolicy
 from wideseek_rl.rollout import RolloutRunner
+from wideseek_rl.stats import device_memory_gib
 from wideseek_rl.trackers import JsonlTracker, StdoutTracker
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -98,6 +99,10 @@ class Run:
     eval_runner: RolloutRunner | None
     train_tasks: list[dict[str, Any]]
     eval_tasks: list[dict[str, Any]]
+    memory_gib: dict[str, float]
+    """Memory in use (`stats.device_memory_gib`) at start, after the learner, after the engine."""
+    last_rows: list[Any] | None = None
+    """This rank's training rows of the latest step (for inspection and smoke checks)."""
 
 
 def mixed_precision(choice: str) -> str:
@@ -179,6 +184,7 @@ def build_run(config: TrainConfig, env_spec: Any) -> Run:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    memory = {"start": device_memory_gib()}
     accelerator = _accelerator(config)
     ds = getattr(accelerator.state, "deepspeed_plugin", None)
     check_placement(config, distributed_type=str(accelerator.distributed_type).split(".")[-1],
@@ -223,7 +229,9 @@ def build_run(config: TrainConfig, env_spec: Any) -> Run:
         micro_batch_tokens=opt.micro_batch_tokens, max_grad_norm=opt.max_grad_norm,
         pad_token_id=pad, ref_policy=ref.to(accelerator.device) if ref is not None else None,
     )
+    memory["learner"] = device_memory_gib()
     engine = make_engine(config, path, hf_model, stops, pad, layout)
+    memory["engine"] = device_memory_gib()
     sampling = SamplingParams(max_new_tokens=ro.max_new_tokens, temperature=ro.temperature,
                               top_p=ro.top_p)
     policy = LLMPolicy(engine, tokenizer, sampling, max_context_tokens=ro.max_context_tokens,
@@ -244,4 +252,4 @@ def build_run(config: TrainConfig, env_spec: Any) -> Run:
     if not train_tasks:
         raise ValueError("the env spec lists no training tasks")
     return Run(config, accelerator, layout, tokenizer, learner, engine, policy, runner,
-               eval_policy, eval_runner, train_tasks, eval_tasks)
+               eval_policy, eval_runner, train_tasks, eval_tasks, memory)

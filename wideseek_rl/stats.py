@@ -26,6 +26,15 @@ def rss_gib() -> float:
     return psutil.Process().memory_info().rss / 2**30
 
 
+def device_memory_gib() -> float:
+    """Memory in use now: on a GPU the whole device's (every allocator, vLLM's included), on a
+    CPU this process's resident memory; in GiB."""
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        return (total - free) / 2**30
+    return rss_gib()
+
+
 def memory_metrics(rss_peak_gib: float) -> dict[str, float]:
     """`memory/rss_peak_gib` (the largest of the step's samples), `memory/max_rss_gib` (the
     process's peak so far) and, on a GPU, `memory/cuda_peak_gib` (reset for the next step)."""
@@ -48,6 +57,7 @@ def episode_stats(episodes: Sequence[Episode]) -> list[dict[str, Any]]:
         stats.append({
             "task": ep.task_index, "group": ep.group, "score": ep.score,
             "turns": ep.n_turns, "tokens": ep.n_generated, "agents": len(ep.agents),
+            "env_steps": ep.env_steps,
             "failed": sum(a.failure is not None for a in ep.agents),
             "cut": sum(t.finish_reason == "length" for a in ep.agents for t in a.turns),
             "env": env_fields,
@@ -98,6 +108,7 @@ def rollout_metrics(stats: list[dict[str, Any]], groups: int, with_signal: int) 
         "rollout/generated_tokens": float(sum(s["tokens"] for s in stats)),
         "rollout/tokens_per_episode": sum(s["tokens"] for s in stats) / n,
         "rollout/turns_per_episode": sum(s["turns"] for s in stats) / n,
+        "rollout/env_steps_max": float(max((s.get("env_steps", 0) for s in stats), default=0)),
         "rollout/agents_per_episode": sum(s["agents"] for s in stats) / n,
         "rollout/failed_agents": float(sum(s["failed"] for s in stats)),
         "rollout/cut_completions": float(sum(s["cut"] for s in stats)),

@@ -52,7 +52,7 @@ from wideseek_rl.stats import (
 )
 from wideseek_rl.trackers import truncate_jsonl
 
-__all__ = ["LRSchedule", "TrainResult", "main", "task_stream", "train"]
+__all__ = ["LRSchedule", "TrainResult", "main", "sync_weights", "task_stream", "train", "train_step"]
 
 
 def task_stream(n_tasks: int, seed: int, start: int, count: int) -> list[int]:
@@ -80,7 +80,8 @@ def sync_weights(run: Run) -> None:
         acc.wait_for_everyone()
 
 
-def _train_step(run: Run, step: int, tasks_consumed: int) -> dict[str, float]:
+def train_step(run: Run, step: int, tasks_consumed: int) -> dict[str, float]:
+    """One training step (rollout, rewards, update, weight sync); returns its metrics."""
     cfg, acc, lay = run.config, run.accelerator, run.layout
     ro = cfg.rollout
     t0 = time.perf_counter()
@@ -106,6 +107,7 @@ def _train_step(run: Run, step: int, tasks_consumed: int) -> dict[str, float]:
         episode_ids=[e.task_index * ro.group_size + e.group for e in episodes],
     ))
     t_reward = time.perf_counter() - t1
+    run.last_rows = rows
 
     t2 = time.perf_counter()
     if cfg.engine.vllm_sleep:
@@ -172,6 +174,10 @@ def train(config: TrainConfig, env_spec: Any = None) -> TrainResult:
                               f"continue it, or choose another --output-dir")
     run = build_run(config, env_spec if env_spec is not None else config.env)
     acc = run.accelerator
+    if acc.is_main_process:
+        m = run.memory_gib
+        print(f"memory in use: {m['start']:.2f} GiB at start, {m['learner']:.2f} with the "
+              f"learner, {m['engine']:.2f} with the {config.engine.kind} engine", flush=True)
     step, consumed = 0, 0
     if config.resume and (latest := latest_checkpoint(ckpt_root)) is not None:
         state = load_checkpoint(acc, latest)
@@ -193,7 +199,7 @@ def train(config: TrainConfig, env_spec: Any = None) -> TrainResult:
     try:
         while step < config.steps:
             t0 = time.perf_counter()
-            metrics = _train_step(run, step, consumed)
+            metrics = train_step(run, step, consumed)
             step += 1
             consumed += config.rollout.tasks_per_step
             if config.eval_every and step % config.eval_every == 0:

@@ -69,11 +69,11 @@ def test_placements_the_trainer_cannot_serve_are_refused():
         check_placement(config, distributed_type=kind, zero_stage=zero, num_processes=n, cuda=cuda)
 
     check()  # DDP on 8 GPUs
-    check(kind="DEEPSPEED", zero=2)
     with pytest.raises(ConfigError, match="FSDP is not supported"):
         check(kind="FSDP")
-    with pytest.raises(ConfigError, match="ZeRO-3"):
-        check(kind="DEEPSPEED", zero=3)
+    for zero in (2, 3):
+        with pytest.raises(ConfigError, match=f"DeepSpeed \\(ZeRO-{zero}\\) is not supported"):
+            check(kind="DEEPSPEED", zero=zero)
     sleepy = replace(paper, engine=replace(paper.engine, vllm_sleep=True))
     check(sleepy)
     with pytest.raises(ConfigError, match="needs CUDA"):

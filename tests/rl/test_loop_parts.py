@@ -72,6 +72,10 @@ def test_config_serialises_and_validates(tmp_path: Path):
     assert flat["loss.clip_high"] == 0.28 and flat["optim.lr"] == 1e-6
     assert all(isinstance(v, (bool, int, float, str)) for v in flat.values())
     assert isinstance(ToyEnvSpec(), EnvSpec) and isinstance(WideSeekEnvSpec(), EnvSpec)
+    # The paper's preset trains fp32 master weights with bf16 compute and a bf16 engine.
+    assert (config.model.dtype, config.optim.mixed_precision) == ("float32", "bf16")
+    assert config.engine.dtype == "bfloat16" and config.loss.max_ratio_mean == 5.0
+    assert config.rollout.turn_selection == "paper" and config.env.config.reward == "paper"
     validate(config)
     with pytest.raises(ConfigError, match=r"^steps must be >= 1"):
         validate(TrainConfig(steps=0))
