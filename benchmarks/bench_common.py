@@ -57,6 +57,16 @@ def prepare_model(name: str) -> Path:
     return out
 
 
+def fast_bf16() -> bool:
+    """bf16 has hardware support here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or
+    AMX (elsewhere bf16 matrix products are emulated and many times slower than fp32)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def set_threads(n: int) -> None:
     """Use `n` torch intra-op threads (and tell OpenMP, for libraries that read it)."""
     import torch

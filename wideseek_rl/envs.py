@@ -3,14 +3,19 @@
 The trainer needs two things from an environment: `make(split, tokenizer)` → a PettingZoo
 ParallelEnv following the WideSeek text conventions, and `task_options(split)` → the reset
 options of every task of a split (`{"task_id": …}`). Any object with those two methods works
-with `wideseek_rl.train.train`; the two frozen dataclasses here are the ones the command line
-offers. The WideSeek env is imported lazily so the toy setup never loads worlds or indexes.
+with `wideseek_rl.train.train`. A `make` that also takes the keywords `context_counter` and
+`max_context_tokens` gets the policy's exact context counter and budget (`make_env`), so the env
+and the engine count every context alike. The frozen dataclasses here are the ones the command
+line offers: the keyword toy, WideSeek (lead + subagents) and SingleSeek (one agent with search
+and access: the paper's single-agent baseline, trained by the same learner). The WideSeek env is
+imported lazily so the toy setup never loads worlds or indexes.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from wideseek_env.env.config import EnvConfig
@@ -29,9 +34,21 @@ class EnvSpec(Protocol):
         ...
 
 
+def make_env(spec: Any, split: str, tokenizer: Any, policy: Any = None) -> Any:
+    """`spec.make(split, tokenizer)`, with `policy.count_context` and its budget when the spec's
+    `make` takes them."""
+    params = inspect.signature(spec.make).parameters
+    kwargs: dict[str, Any] = {}
+    if policy is not None and "context_counter" in params:
+        kwargs["context_counter"] = policy.count_context
+    if policy is not None and "max_context_tokens" in params:
+        kwargs["max_context_tokens"] = policy.max_context_tokens
+    return spec.make(split, tokenizer, **kwargs)
+
+
 @dataclass(frozen=True)
 class ToyEnvSpec:
-    """KeywordRelay-v0 (`wideseek_rl.toy_env`): the lead must get its helpers to say a word."""
+    """KeywordRelay-v0 (`wideseek_env.env.keyword_relay`): the lead must get its helpers to say a word."""
 
     width: int = 2
     """Helpers per delegation."""
@@ -44,8 +61,17 @@ class ToyEnvSpec:
     max_context_chars: int = 100_000
     """Context budget of an agent, in characters."""
 
+    def __post_init__(self) -> None:
+        if self.width < 1:
+            raise ValueError(f"env.width must be >= 1, got {self.width}")
+        if self.max_context_chars < 1:
+            raise ValueError(f"env.max-context-chars must be >= 1, got {self.max_context_chars}")
+        if self.keywords is not None and (
+                not self.keywords or any(not k.isalpha() or not k.islower() for k in self.keywords)):
+            raise ValueError(f"env.keywords must be lower-case words, got {self.keywords!r}")
+
     def make(self, split: str, tokenizer: Any = None) -> Any:
-        from wideseek_rl.toy_env import KeywordRelayEnv
+        from wideseek_env.env.keyword_relay import KeywordRelayEnv
 
         return KeywordRelayEnv(width=self.width, keywords=self._keywords(), scoring=self.scoring,
                                lenient=self.lenient, max_context_chars=self.max_context_chars)
@@ -54,7 +80,7 @@ class ToyEnvSpec:
         return [{"task_id": f"relay-{k}"} for k in self._keywords()]  # the same for every split
 
     def _keywords(self) -> tuple[str, ...]:
-        from wideseek_rl.toy_env import KEYWORDS
+        from wideseek_env.env.keyword_relay import KEYWORDS
 
         return KEYWORDS if self.keywords is None else tuple(self.keywords)
 
@@ -73,28 +99,56 @@ class WideSeekEnvSpec:
     config: EnvConfig = field(default_factory=EnvConfig)
     """Budgets and switches of the env (width, turns, context, tools, reward)."""
     token_counter: Literal["tokenizer", "approx"] = "tokenizer"
-    """Count context tokens with the model's tokenizer, or with the env's fast estimate."""
+    """Count context tokens exactly as the engine sees them (the policy's chat template and
+    tokenizer), or with the env's fast estimate."""
 
     def _world(self) -> Any:
         from wideseek_env.worlds import resolve_world
 
         return _load_world(str(resolve_world(self.world or "default")))
 
-    def make(self, split: str, tokenizer: Any = None) -> Any:
+    def make(self, split: str, tokenizer: Any = None, *, context_counter: Any = None,
+             max_context_tokens: int | None = None) -> Any:
+        """The env of `split`. `context_counter` (the policy's `count_context`) makes its
+        context counts exact; `max_context_tokens` replaces the config's budget (the trainer
+        passes the engine's, so both stop an agent at the same length)."""
         from wideseek_env.env.parallel import WideSeekEnv
 
         counter = None
         if self.token_counter == "tokenizer" and tokenizer is not None:
             def counter(text: str) -> int:
                 return len(tokenizer.encode(text, add_special_tokens=False))
-        return WideSeekEnv(world=self._world(), split=self._split(split), config=self.config,
-                           token_counter=counter)
+        config = self.config
+        if max_context_tokens is not None:
+            config = replace(config, max_context_tokens=max_context_tokens)
+        return WideSeekEnv(world=self._world(), split=self._split(split), config=config,
+                           token_counter=counter,
+                           context_counter=context_counter if self.token_counter == "tokenizer"
+                           else None)
 
     def task_options(self, split: str) -> list[dict[str, Any]]:
         return [{"task_id": t.instance_id} for t in self._world().tasks(self._split(split))]
 
     def _split(self, split: str) -> str:
         return {"train": self.train_split, "eval": self.eval_split}.get(split, split)
+
+
+SINGLE_SEEK_CONFIG = EnvConfig(lead_tools=("search", "access"), subagent_tools=(),
+                               lead_max_turns=50)
+
+
+@dataclass(frozen=True)
+class SingleSeekEnvSpec(WideSeekEnvSpec):
+    """SingleSeek: one agent with search and access (50 turns), the paper's single-agent
+    baseline (SingleSeek-R1), on the same worlds, tools, scorer and reward as WideSeek."""
+
+    config: EnvConfig = SINGLE_SEEK_CONFIG
+    """Budgets and switches of the env; the lead (the single agent) has no delegate tool."""
+
+    def __post_init__(self) -> None:
+        if "delegate" in self.config.lead_tools:
+            raise ValueError("SingleSeekEnvSpec: the single agent cannot delegate (drop "
+                             "'delegate' from env.config.lead-tools, or use the WideSeek env)")
 
 
 @functools.lru_cache(maxsize=8)

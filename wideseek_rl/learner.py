@@ -13,7 +13,13 @@
   micro-batches of at most `micro_batch_tokens` padded tokens with gradient accumulation,
   synchronising gradients across ranks only on the last one. DDP averages gradients over ranks,
   so each rank's loss is multiplied by the world size: the result is the gradient of the
-  global loss whatever the micro-batch size, packing or number of ranks.
+  global loss whatever the micro-batch size, packing or number of ranks. Every rank runs the
+  same number of micro-batches (a rank with fewer rows runs empty ones), so per-micro-batch
+  collectives line up.
+- The importance-ratio guard (`LossSettings.max_ratio_mean`, the reference's
+  `early_stop_imp_ratio`): a micro-batch whose mean ratio π/π_old over its generated tokens
+  (summed over ranks) exceeds the threshold contributes no gradient, on every rank; such
+  micro-batches are counted in `loss/skipped_micro_batches`.
 """
 
 from __future__ import annotations
@@ -186,6 +192,8 @@ class LossSettings:
     """Constant normaliser of the "dr_grpo" aggregation (the generation budget)."""
     recompute_old_logprobs: bool = False
     """Use the trainer's log-probs before the update instead of the engine's sampling ones."""
+    max_ratio_mean: float | None = None
+    """Skip a micro-batch whose mean importance ratio exceeds this (None: never)."""
 
 
 class Learner:
@@ -234,39 +242,51 @@ class Learner:
                  "old_logprobs": old[:, 1:], "advantages": adv}
         return {k: v.to(device) for k, v in batch.items()}
 
-    def _global_weights(self, rows: Sequence[TrainSequence], num_episodes: int) -> torch.Tensor:
+    def _global_plan(self, rows: Sequence[TrainSequence],
+                     num_episodes: int) -> tuple[torch.Tensor, list[list[int]]]:
+        """This rank's row weights (computed over every rank's rows) and its micro-batch plan,
+        padded with empty micro-batches to the longest plan of any rank."""
         from accelerate.utils import gather_object
 
-        local = [(r.n_generated, r.episode_id, r.agent_id) for r in rows]
+        local = [(r.n_generated, r.episode_id, r.agent_id, len(r.input_ids)) for r in rows]
         per_rank = gather_object([local]) if self.accelerator.num_processes > 1 else [local]
         everything = [x for part in per_rank for x in part]
         offset = sum(len(p) for p in per_rank[: self.accelerator.process_index])
+        plans = [plan_micro_batches([x[3] for x in part], self.micro_batch_tokens)
+                 for part in per_rank]
+        plan = plans[self.accelerator.process_index]
+        plan += [[] for _ in range(max(len(p) for p in plans) - len(plan))]
         if not everything:
-            return torch.zeros(0, dtype=torch.float64)
-        counts, eps, agents = (torch.tensor(c) for c in zip(*everything))
+            return torch.zeros(0, dtype=torch.float64), plan
+        counts, eps, agents = (torch.tensor(c) for c in list(zip(*everything))[:3])
         w = row_weights(counts, eps, agents, self.settings.aggregation,
                         num_episodes=num_episodes, max_tokens=self.settings.max_tokens)
-        return w[offset : offset + len(rows)]
+        return w[offset : offset + len(rows)], plan
 
     def update(self, rows: Sequence[TrainSequence], num_episodes: int) -> dict[str, float]:
         """One optimiser step on this rank's `rows`; `num_episodes` is the global batch's E.
         Returns metrics reduced over ranks."""
         acc, s = self.accelerator, self.settings
-        weights = self._global_weights(rows, num_episodes)
-        plan = plan_micro_batches([len(r.input_ids) for r in rows], self.micro_batch_tokens)
+        weights, plan = self._global_plan(rows, num_episodes)
         self.policy.train()
         if s.recompute_old_logprobs:
             rows = self._recompute_old(rows, plan)
         sums: dict[str, torch.Tensor] = {}
         entropy_sum = torch.zeros((), dtype=torch.float64, device=acc.device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=acc.device)
+        skipped = torch.zeros(2, dtype=torch.float64, device=acc.device)  # micro-batches, tokens
         self.optimizer.zero_grad(set_to_none=True)
         if not plan:
             self._empty_backward()
         for k, idx in enumerate(plan):
-            batch = self._collate([rows[i] for i in idx])
             sync = k == len(plan) - 1
             ctx = contextlib.nullcontext() if sync else acc.no_sync(self.policy)
+            if not idx:  # this rank has no rows left: join the micro-batch with a zero loss
+                with ctx:
+                    self._guard({}, skipped)
+                    self._empty_backward()
+                continue
+            batch = self._collate([rows[i] for i in idx])
             with ctx:
                 with acc.autocast():
                     logprobs, entropy = self.policy(batch["input_ids"], batch["attention_mask"])
@@ -280,6 +300,8 @@ class Learner:
                         clip_low=s.clip_low, clip_high=s.clip_high, dual_clip=s.dual_clip,
                         ref_logprobs=ref, kl_coef=s.kl_coef,
                     )
+                if self._guard(part, skipped):
+                    loss = loss * 0.0
                 acc.backward(loss * acc.num_processes)
             _accumulate(sums, part)
             entropy_sum += torch.where(batch["mask"], entropy.double(), 0.0).sum()
@@ -291,12 +313,33 @@ class Learner:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return self._metrics(sums, entropy_sum, loss_sum, grad_norm, lr, len(plan))
+        out = self._metrics(sums, entropy_sum, loss_sum, grad_norm, lr, len(plan))
+        out["loss/skipped_micro_batches"], out["loss/skipped_tokens"] = skipped.tolist()
+        return out
+
+    def _guard(self, part: dict[str, torch.Tensor], skipped: torch.Tensor) -> bool:
+        """True when the micro-batch's mean ratio (over its tokens on every rank) exceeds
+        `max_ratio_mean`; every rank calls it for every micro-batch (a collective)."""
+        limit = self.settings.max_ratio_mean
+        if limit is None:
+            return False
+        acc = self.accelerator
+        vec = torch.stack([torch.as_tensor(part.get(k, 0.0), dtype=torch.float64,
+                                           device=acc.device) for k in ("ratio", "tokens")])
+        if acc.num_processes > 1:
+            vec = acc.reduce(vec, reduction="sum")
+        ratio_sum, tokens = vec.tolist()
+        if tokens > 0 and ratio_sum / tokens > limit:
+            skipped += torch.tensor([1.0, tokens], dtype=torch.float64, device=skipped.device)
+            return True
+        return False
 
     def _recompute_old(self, rows, plan) -> list[TrainSequence]:
         rows = list(rows)
         with torch.no_grad():
             for idx in plan:
+                if not idx:
+                    continue
                 batch = self._collate([rows[i] for i in idx])
                 with self.accelerator.autocast():
                     lp, _ = self.policy(batch["input_ids"], batch["attention_mask"])

@@ -12,8 +12,11 @@ Which GRPO this is, and where it departs from the paper (WideSeek-R1, DESIGN.md 
   same, every agent inside an episode weighs the same whatever its length, and so a lead with a
   short plan is not drowned by ten chatty subagents. N_e counts the agents with at least one
   generated token; E counts the batch's episodes (`num_episodes`, default: distinct ids).
-  The reference code of the paper also offers a turn-level factor; we implement the paper's
-  formula, which has none.
+  The reference implementation reaches the same weights through its three loss scales: group
+  (1/E), agent (1/N_e times a uniform weight per turn) and turn level, which turns that uniform
+  turn weight into |o_t| / Σ_t |o_t| and so, per token, into 1/T_{e,a}; there is no extra factor.
+  Agents whose turns are not trained (the paper's turn selection, `wideseek_rl.credit`) have no
+  rows and are not counted in N_e.
 - Other aggregations, each a small function in `AGGREGATIONS`: "token_mean" (every generated
   token of the batch weighs the same, DAPO), "seq_mean" (every row weighs the same — note that
   packing an agent's turns into one row makes "row" mean "agent trajectory"), "dr_grpo"

@@ -14,13 +14,23 @@ from the live turn (Qwen3's drops earlier reasoning). When the completion ended 
 whose text opens the tail (`<|im_end|>`), that text is not repeated; a completion cut by the
 token limit gets the template's end-of-turn text as prompt tokens.
 
-An agent whose prompt leaves no room in `max_context_tokens` generates nothing: its action is
-the empty string (the env then sees an empty turn), and `overflows` counts it.
+One count of the context. `count_context(messages, tools)` is the env's view of the same
+tokens: an env built with it (`WideSeekEnv(context_counter=policy.count_context)`) counts every
+agent's context exactly as the engine sees it (the prompt this policy builds next, or the prompt
+plus the reply the agent just wrote), so it can end an agent that has no room left before asking
+it for a turn. The tail it computes is kept and reused by the next `act`, so nothing is rendered
+twice. A conversation is recognised by its first user message (the object itself).
+
+All agents of an `act` call go to the engine in one `generate` call, each prompt with its own
+token budget (`min(max_new_tokens, max_context_tokens − prompt length)`). An agent whose prompt
+leaves no room at all (only possible with an env that does not use `count_context`) generates
+nothing: its action is the empty string and `overflows` counts it.
 """
 
 from __future__ import annotations
 
 from array import array
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -46,6 +56,8 @@ class _Context:
     last_message: Any = None
     last_stop_text: str | None = None  # text of the stop token that ended the last completion
     turns: list[tuple[int, int, np.ndarray, str]] = field(default_factory=list)
+    anchor: Any = None  # the conversation's first user message (identifies it for count_context)
+    pending: tuple[int, list[int]] | None = None  # (messages, tail ids) computed by count_context
 
 
 class LLMPolicy:
@@ -77,6 +89,8 @@ class LLMPolicy:
         self._seed: int | None = sampling.seed
         self._calls = 0
         self._contexts: dict[Hashable, _Context] = {}
+        self._by_anchor: dict[int, _Context] = {}
+        self._first: OrderedDict[tuple[int, int], tuple[Any, list[int]]] = OrderedDict()
 
     # ------------------------------------------------------------------ rendering
 
@@ -95,6 +109,40 @@ class LLMPolicy:
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
+
+    @staticmethod
+    def _anchor(messages: Sequence[Mapping[str, Any]]) -> Any:
+        """The first user message of a conversation (None when there is none)."""
+        return next((m for m in messages if m.get("role") == "user"), None)
+
+    def _first_prompt(self, messages: Sequence[Mapping[str, Any]],
+                      tools: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Token ids of a conversation's first prompt (memoised for the following `act`)."""
+        key = (id(messages[-1]), len(messages)) if messages else None
+        hit = self._first.pop(key, None) if key else None
+        if hit is not None and hit[0] is messages[-1]:
+            return hit[1]
+        ids = self._encode(self.render(messages, tools, generation_prompt=True))
+        if key is not None:
+            self._first[key] = (messages[-1], ids)
+            while len(self._first) > 4096:  # counts of conversations nobody prompted
+                self._first.popitem(last=False)
+        return ids
+
+    def count_context(self, messages: Sequence[Mapping[str, Any]],
+                      tools: Sequence[Mapping[str, Any]] = ()) -> int:
+        """Tokens of an agent's conversation as the engine sees it: the agent's prompt plus its
+        latest reply when the conversation ends with that reply, else the next prompt."""
+        anchor = self._anchor(messages)
+        ctx = self._by_anchor.get(id(anchor)) if anchor is not None else None
+        if ctx is None or ctx.anchor is not anchor or len(messages) <= ctx.n_messages \
+                or messages[ctx.n_messages].get("role") != "assistant":
+            return len(self._first_prompt(messages, tools))  # not prompted yet
+        if len(messages) == ctx.n_messages + 1:
+            return len(ctx.tokens)
+        if ctx.pending is None or ctx.pending[0] != len(messages):
+            ctx.pending = (len(messages), self._encode(self._continuation(ctx, messages, tools)))
+        return len(ctx.tokens) + len(ctx.pending[1])
 
     def _continuation(self, ctx: _Context, messages: Sequence[Mapping[str, Any]],
                       tools: Sequence[Mapping[str, Any]]) -> str:
@@ -121,37 +169,38 @@ class LLMPolicy:
     # ------------------------------------------------------------------ acting
 
     def act(self, requests: Sequence[AgentRequest]) -> list[AgentAction]:
-        """One action per request, in order; one `generate` call per distinct token budget."""
+        """One action per request, in order, from one `generate` call."""
         contexts: list[_Context] = []
         for req in requests:
             ctx = self._contexts.get(req.key)
             if ctx is None:
                 agent_id = str(req.info.get("agent_id", req.key)) if req.info else str(req.key)
                 ctx = _Context(agent_id=agent_id, role=req.role)
-                delta = self.render(req.messages, req.tools, generation_prompt=True)
+                ids = self._first_prompt(req.messages, req.tools)
                 self._contexts[req.key] = ctx
+                ctx.anchor = self._anchor(req.messages)
+                if ctx.anchor is not None:
+                    self._by_anchor[id(ctx.anchor)] = ctx
+            elif ctx.pending is not None and ctx.pending[0] == len(req.messages):
+                ids = ctx.pending[1]  # already computed for the env's count
             else:
-                delta = self._continuation(ctx, req.messages, req.tools)
-            ctx.tokens.extend(self._encode(delta))
+                ids = self._encode(self._continuation(ctx, req.messages, req.tools))
+            ctx.pending = None
+            ctx.tokens.extend(ids)
             ctx.n_messages = len(req.messages)
             ctx.last_message = plain(req.messages[-1])
             contexts.append(ctx)
 
-        budgets: dict[int, list[int]] = {}
-        for i, ctx in enumerate(contexts):
-            room = min(self.sampling.max_new_tokens, self.max_context_tokens - len(ctx.tokens))
-            budgets.setdefault(max(room, 0), []).append(i)
-        completions: dict[int, tuple[list[int], list[float], str]] = {}
-        for room, idx in budgets.items():
-            if room == 0:
-                self.overflows += len(idx)
-                completions.update({i: ([], [], "length") for i in idx})
-                continue
-            outs = self.engine.generate(
-                [contexts[i].tokens.tolist() for i in idx],
-                self._sampling(room),
-            )
-            for i, out in zip(idx, outs):
+        budgets = [max(min(self.sampling.max_new_tokens, self.max_context_tokens - len(c.tokens)), 0)
+                   for c in contexts]
+        self.overflows += budgets.count(0)
+        completions: list[tuple[list[int], list[float], str]] = [([], [], "length")] * len(contexts)
+        live = [i for i, b in enumerate(budgets) if b > 0]
+        if live:
+            outs = self.engine.generate([contexts[i].tokens.tolist() for i in live],
+                                        self._sampling(self.sampling.max_new_tokens),
+                                        [budgets[i] for i in live])
+            for i, out in zip(live, outs):
                 completions[i] = (list(out.token_ids), list(out.logprobs), out.finish_reason)
 
         actions = []
@@ -179,6 +228,8 @@ class LLMPolicy:
         ctx = self._contexts.pop(key, None)
         if ctx is None:
             return ()
+        if ctx.anchor is not None and self._by_anchor.get(id(ctx.anchor)) is ctx:
+            del self._by_anchor[id(ctx.anchor)]
         buf = frozen_array(np.frombuffer(ctx.tokens, dtype=np.int32).copy(), np.int32)
         return tuple(
             Turn(
@@ -208,3 +259,5 @@ class LLMPolicy:
     def reset(self) -> None:
         """Forget every agent (for example after an aborted rollout)."""
         self._contexts.clear()
+        self._by_anchor.clear()
+        self._first.clear()

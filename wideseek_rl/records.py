@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -66,6 +66,18 @@ class AgentTrace:
         return sum(t.n_generated for t in self.turns)
 
 
+@dataclass(frozen=True)
+class Credit:
+    """What the turn selection of `wideseek_rl.credit` did to one episode."""
+
+    case: Literal["all", "ok", "lead_failed", "invalid_format"]
+    env_score: float
+    """The reward the env paid, before the rule (the episode's `score` is the one trained on)."""
+    failed_agents: int
+    trained_turns: int
+    dropped_turns: int
+
+
 @dataclass(frozen=True, eq=False)
 class Episode:
     """One episode of one task: its place in the batch, its score and every agent's turns."""
@@ -83,6 +95,8 @@ class Episode:
     final_info: Mapping[str, Any] = field(default_factory=dict)
     """The reward agent's last `infos` entry (the env's score record lives here)."""
     env_steps: int = 0
+    credit: Credit | None = None
+    """How the turns were selected (None before `wideseek_rl.credit.assign_credit`)."""
 
     @property
     def n_generated(self) -> int:

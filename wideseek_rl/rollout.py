@@ -6,10 +6,14 @@ The driver only uses the ParallelEnv API and the text conventions of DESIGN.md Â
 - every live agent whose `infos[agent]["needs_action"]` is true acts (an env without that key is
   treated as "every live agent acts", PettingZoo's default); only those agents get an action;
 - `infos[agent]["role"]` names the role; an optional `env.tool_schemas(agent)` gives the tool
-  schemas shown to the model (none otherwise);
+  schemas the policy passes to its chat template (none otherwise, and none when the env says
+  `tools_in_prompt`: its system prompts list them already, and they must appear once);
 - the episode score is the total reward of `reward_agent` ("lead"), or of all agents when None;
 - an agent failed when its last infos say `status == "failed"` (the reason is its
   `end_reason`, "context" for a context overflow) or carry a truthy `failed`.
+
+Which turns are trained, and with which reward, is `wideseek_rl.credit`'s rule (`turn_selection`),
+applied to every finished episode.
 
 All episodes of a step (every task Ã— G) run side by side; at each env step the agents that need
 an action in every live episode go to the policy in one `act` call, so the engine batches them.
@@ -24,6 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from wideseek_env.policies.base import AgentRequest
+from wideseek_rl.credit import TurnSelection, assign_credit
 from wideseek_rl.policy import LLMPolicy
 from wideseek_rl.records import AgentTrace, Episode
 
@@ -70,14 +75,16 @@ class RolloutRunner:
         policy: LLMPolicy,
         *,
         reward_agent: str | None = "lead",
-        drop_context_overflow: bool = False,
+        turn_selection: TurnSelection = "all",
         max_env_steps: int = 10_000,
         progress: bool = False,
     ):
+        if turn_selection == "paper" and reward_agent is None:
+            raise ValueError("turn_selection='paper' needs a lead: set reward_agent")
         self.make_env = make_env
         self.policy = policy
         self.reward_agent = reward_agent
-        self.drop_context_overflow = drop_context_overflow
+        self.turn_selection = turn_selection
         self.max_env_steps = max_env_steps
         self.progress = progress
         self._pool: list[Any] = []
@@ -117,8 +124,10 @@ class RolloutRunner:
             live = [i for i, s in enumerate(slots) if not self._check_done(s)]
             for i in set(range(n)) - set(live):
                 episodes[i] = self._finish(slots[i], i, tasks, indices)
+            generated = 0
             while live:
-                self._step_all(slots, live)
+                generated += self._step_all(slots, live)
+                bar.set_postfix(live=len(live), generated_tokens=generated)
                 still = []
                 for i in live:
                     if self._check_done(slots[i]):
@@ -134,7 +143,8 @@ class RolloutRunner:
             bar.close()
         return [e for e in episodes if e is not None]
 
-    def _step_all(self, slots: list[_Slot], live: list[int]) -> None:
+    def _step_all(self, slots: list[_Slot], live: list[int]) -> int:
+        """One env step of every live episode; returns the tokens generated for it."""
         requests = []
         for i in live:
             slot = slots[i]
@@ -145,6 +155,8 @@ class RolloutRunner:
                     f"(agents: {list(slot.env.agents)})"
                 )
             tool_schemas = getattr(slot.env, "tool_schemas", None)
+            if getattr(slot.env, "tools_in_prompt", False):
+                tool_schemas = None  # already in the system prompt: shown once
             for agent in acting:
                 requests.append(AgentRequest(
                     key=(i, agent),
@@ -154,8 +166,10 @@ class RolloutRunner:
                     info={"agent_id": agent},
                 ))
         actions: dict[int, dict[str, Any]] = {}
+        generated = 0
         for req, act in zip(requests, self.policy.act(requests)):
             actions.setdefault(req.key[0], {})[req.key[1]] = act.action
+            generated += act.completion_tokens or 0
         for i, acts in actions.items():
             slot = slots[i]
             obs, rewards, _, _, infos = slot.env.step(acts)
@@ -167,6 +181,7 @@ class RolloutRunner:
             else:
                 slot.score += float(rewards.get(self.reward_agent, 0.0))
             self._observe(slot, obs, infos)
+        return generated
 
     @staticmethod
     def _observe(slot: _Slot, obs: Mapping[str, Any], infos: Mapping[str, Any]) -> None:
@@ -187,12 +202,10 @@ class RolloutRunner:
         for agent in slot.infos:
             turns = self.policy.take_turns((i, agent))
             failure = agent_failure(slot.infos[agent])
-            if self.drop_context_overflow and failure == "context":
-                turns = ()
             if turns or failure:
                 traces.append(AgentTrace(agent, slot.roles.get(agent, "agent"), turns, failure))
         final = slot.infos.get(self.reward_agent, {}) if self.reward_agent else {}
-        return Episode(
+        episode = Episode(
             task_id=task_id_of(tasks[slot.task_index], slot.task_index),
             task_index=indices[slot.task_index],
             group=slot.group,
@@ -202,3 +215,4 @@ class RolloutRunner:
             final_info=final,
             env_steps=slot.steps,
         )
+        return assign_credit(episode, self.turn_selection, lead=self.reward_agent or "lead")

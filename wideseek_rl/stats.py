@@ -26,6 +26,15 @@ def rss_gib() -> float:
     return psutil.Process().memory_info().rss / 2**30
 
 
+def device_memory_gib() -> float:
+    """Memory in use now: on a GPU the whole device's (every allocator, vLLM's included), on a
+    CPU this process's resident memory; in GiB."""
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        return (total - free) / 2**30
+    return rss_gib()
+
+
 def memory_metrics(rss_peak_gib: float) -> dict[str, float]:
     """`memory/rss_peak_gib` (the largest of the step's samples), `memory/max_rss_gib` (the
     process's peak so far) and, on a GPU, `memory/cuda_peak_gib` (reset for the next step)."""
@@ -48,11 +57,31 @@ def episode_stats(episodes: Sequence[Episode]) -> list[dict[str, Any]]:
         stats.append({
             "task": ep.task_index, "group": ep.group, "score": ep.score,
             "turns": ep.n_turns, "tokens": ep.n_generated, "agents": len(ep.agents),
+            "env_steps": ep.env_steps,
             "failed": sum(a.failure is not None for a in ep.agents),
             "cut": sum(t.finish_reason == "length" for a in ep.agents for t in a.turns),
             "env": env_fields,
+            "credit": {} if ep.credit is None else {
+                "case": ep.credit.case, "env_score": ep.credit.env_score,
+                "failed_agents": ep.credit.failed_agents,
+                "trained_turns": ep.credit.trained_turns,
+                "dropped_turns": ep.credit.dropped_turns},
         })
     return stats
+
+
+def credit_metrics(stats: list[dict[str, Any]]) -> dict[str, float]:
+    """`credit/…`: what the turn selection did over the batch (episodes per case, failed
+    agents, trained and dropped turns, and the env's reward before the rule)."""
+    credits = [s["credit"] for s in stats if s.get("credit")]
+    if not credits:
+        return {}
+    out = {f"credit/episodes_{case}": float(sum(c["case"] == case for c in credits))
+           for case in ("ok", "lead_failed", "invalid_format")}
+    for key in ("failed_agents", "trained_turns", "dropped_turns"):
+        out[f"credit/{key}"] = float(sum(c[key] for c in credits))
+    out["credit/env_score_mean"] = float(np.mean([c["env_score"] for c in credits]))
+    return out
 
 
 def gather_all(accelerator: Any, items: list[Any]) -> list[Any]:
@@ -79,6 +108,7 @@ def rollout_metrics(stats: list[dict[str, Any]], groups: int, with_signal: int) 
         "rollout/generated_tokens": float(sum(s["tokens"] for s in stats)),
         "rollout/tokens_per_episode": sum(s["tokens"] for s in stats) / n,
         "rollout/turns_per_episode": sum(s["turns"] for s in stats) / n,
+        "rollout/env_steps_max": float(max((s.get("env_steps", 0) for s in stats), default=0)),
         "rollout/agents_per_episode": sum(s["agents"] for s in stats) / n,
         "rollout/failed_agents": float(sum(s["failed"] for s in stats)),
         "rollout/cut_completions": float(sum(s["cut"] for s in stats)),

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from wideseek_rl.toy_env import KEYWORDS
+from wideseek_env.env.keyword_relay import KEYWORDS
 
 #: Bump when the recipe changes so cached directories are rebuilt.
 RECIPE_VERSION = 1

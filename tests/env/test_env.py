@@ -163,7 +163,8 @@ def test_golden_episode() -> None:
     })
 
     # 5. the lead answers: the episode ends, the score is paid to the lead
-    obs, rew, term, trunc, infos = env.step({"lead": "<think>all found</think>\n" + VELORIA_TABLE})
+    answer = "<think>all found</think>\n" + VELORIA_TABLE
+    obs, rew, term, trunc, infos = env.step({"lead": answer})
     assert env.agents == []
     assert rew == {"lead": 1.0} and term == {"lead": True} and trunc == {"lead": False}
     final = expected_info("lead", needs_action=False, status="done", turns=2,
@@ -171,7 +172,8 @@ def test_golden_episode() -> None:
     final.update(item_f1=1.0, item_precision=1.0, item_recall=1.0, row_f1=1.0,
                  row_precision=1.0, row_recall=1.0, success=True,
                  parse_ok=True, reward=1.0, task_id="toy-rivers-veloria", episode_end="answer",
-                 subagents_used=2, total_turns=8, critical_path_turns=5, total_format_errors=0)
+                 subagents_used=2, total_turns=8, critical_path_turns=5, total_format_errors=0,
+                 access_calls=2, max_response_tokens=approx_token_count(answer))  # the longest reply
     check_infos(obs, infos, {"lead": final})
     assert infos["lead"]["score"]["item_f1"] == 1.0
     with pytest.raises(RuntimeError, match="episode ended"):

@@ -50,7 +50,7 @@ def test_context_overflow_fails_the_subagent_and_then_the_lead() -> None:
     env.step({"lead": delegate("read the huge page", "write a long report")})
     obs, rew, term, trunc, infos = env.step({
         "sub_0": {"name": "access", "arguments": {"urls": [huge.url]}},
-        "sub_1": "x" * 16_000,  # a 4,000-token report: fine for sub_1, too much for the lead
+        "sub_1": "x" * 14_000,  # a 3,500-token report: fits sub_1's context, not the lead's
     })
     assert trunc["sub_0"] and infos["sub_0"]["end_reason"] == "context"
     assert infos["sub_0"]["context_tokens"] > 4_000

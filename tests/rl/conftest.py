@@ -46,9 +46,11 @@ class ReplayEngine:
         self.script = list(script)
         self.stop_ids = set(stop_ids)
         self.prompts: list[list[list[int]]] = []
+        self.budgets: list[list[int]] = []
 
-    def generate(self, prompts, sampling):
+    def generate(self, prompts, sampling, max_new_tokens=None):
         self.prompts.append([list(p) for p in prompts])
+        self.budgets.append(list(max_new_tokens or [sampling.max_new_tokens] * len(prompts)))
         answers = self.script[len(self.prompts) - 1]
         return [Completion(tuple(ids), tuple(-1.0 for _ in ids),
                            "stop" if ids and ids[-1] in self.stop_ids else "length")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from wideseek_rl.checkpoint import latest_checkpoint, write_json_atomic
-from wideseek_rl.config import PRESETS, TrainConfig, flatten, to_dict
+from wideseek_rl.checks import validate
+from wideseek_rl.config import PRESETS, ConfigError, EngineConfig, TrainConfig, flatten, to_dict
 from wideseek_rl.envs import EnvSpec, ToyEnvSpec, WideSeekEnvSpec
 from wideseek_rl.trackers import JsonlTracker, truncate_jsonl
 from wideseek_rl.train import LRSchedule, task_stream
@@ -71,9 +72,12 @@ def test_config_serialises_and_validates(tmp_path: Path):
     assert flat["loss.clip_high"] == 0.28 and flat["optim.lr"] == 1e-6
     assert all(isinstance(v, (bool, int, float, str)) for v in flat.values())
     assert isinstance(ToyEnvSpec(), EnvSpec) and isinstance(WideSeekEnvSpec(), EnvSpec)
-    with pytest.raises(ValueError, match="steps"):
-        TrainConfig(steps=0)
-    with pytest.raises(ValueError, match="base_urls"):
-        from wideseek_rl.config import EngineConfig
-
-        TrainConfig(engine=EngineConfig(kind="server"))
+    # The paper's preset trains fp32 master weights with bf16 compute and a bf16 engine.
+    assert (config.model.dtype, config.optim.mixed_precision) == ("float32", "bf16")
+    assert config.engine.dtype == "bfloat16" and config.loss.max_ratio_mean == 5.0
+    assert config.rollout.turn_selection == "paper" and config.env.config.reward == "paper"
+    validate(config)
+    with pytest.raises(ConfigError, match=r"^steps must be >= 1"):
+        validate(TrainConfig(steps=0))
+    with pytest.raises(ConfigError, match=r"engine\.base-urls"):
+        validate(TrainConfig(engine=EngineConfig(kind="server")))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from wideseek_env.env.keyword_relay import KeywordRelayEnv
 from wideseek_env.policies.base import AgentRequest, Policy
 from wideseek_rl.engines.base import SamplingParams
 from wideseek_rl.policy import LLMPolicy
-from wideseek_rl.toy_env import KeywordRelayEnv
 
 
 def request(key, messages, tools=()):
@@ -161,3 +161,41 @@ def test_a_template_that_rewrites_history_still_extends_prompts_verbatim(tiny_to
     assert second[: len(first) + len(reply)] == first + reply  # the model's own tokens, reasoning kept
     assert tiny_tokenizer.decode(second[len(first) + len(reply) :]) == \
         "\n<|im_start|>user\nagain<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_one_generate_call_per_act_whatever_the_budgets(tiny_engine, tiny_tokenizer):
+    """Prompts of different lengths near the context budget each get their own token budget,
+    in a single engine call (the paper's budgets make every prompt length its own budget)."""
+    calls = []
+
+    class Counting:
+        def generate(self, prompts, sampling, max_new_tokens=None):
+            calls.append((len(prompts), list(max_new_tokens)))
+            return tiny_engine.generate(prompts, sampling, max_new_tokens)
+
+    policy = LLMPolicy(Counting(), tiny_tokenizer, SamplingParams(max_new_tokens=64, seed=1),
+                       max_context_tokens=60)
+    convos = [[{"role": "user", "content": "apple " * n}] for n in (1, 5, 9, 13)]
+    actions = policy.act([request(i, c) for i, c in enumerate(convos)])
+    assert len(calls) == 1 and calls[0][0] == 4
+    budgets = calls[0][1]
+    assert budgets == [60 - a.prompt_tokens for a in actions]  # each prompt's own room
+    assert len(set(budgets)) == 4 and all(0 < b < 64 for b in budgets)
+    assert all(a.completion_tokens <= b for a, b in zip(actions, budgets))
+
+
+def test_hf_engine_stops_each_row_at_its_own_budget(tiny_engine):
+    prompts = [[5, 6, 7], [8, 9], [10, 11, 12, 13]]
+    sampling = SamplingParams(max_new_tokens=12, temperature=1.0, seed=4, stop_token_ids=())
+    full = tiny_engine.generate(prompts, sampling)
+    calls = tiny_engine.generate_calls
+    capped = tiny_engine.generate(prompts, sampling, [3, 12, 7])
+    assert tiny_engine.generate_calls == calls + 1  # one batch for the three budgets
+    for out, ref, cap in zip(capped, full, (3, 12, 7)):
+        n = len(out.token_ids)  # the same draws as uncapped, up to the row's own budget
+        assert n <= cap and out.token_ids == ref.token_ids[:n]
+        assert out.finish_reason == ("length" if n == cap else "stop")
+    assert capped[1].token_ids == full[1].token_ids
+    empty = tiny_engine.generate(prompts[:1], sampling, [0])
+    assert empty[0].token_ids == () and empty[0].finish_reason == "length"
+    assert tiny_engine.generate_calls == calls + 1  # nothing to run for an empty budget

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from pettingzoo import ParallelEnv
 
+from wideseek_env.env.keyword_relay import KeywordRelayEnv
 from wideseek_rl.engines.base import SamplingParams
 from wideseek_rl.policy import LLMPolicy
 from wideseek_rl.rollout import RolloutRunner, agent_failure, episode_seed
-from wideseek_rl.toy_env import KeywordRelayEnv
 
 
 class CountingPolicy(LLMPolicy):
@@ -81,25 +81,32 @@ def test_reused_env_pool_and_task_indices(tiny_engine, tiny_tokenizer):
         runner.run(TASKS, 1, seed=0, task_indices=[1])
 
 
-@pytest.mark.parametrize("drop", [False, True])
-def test_turns_of_context_overflowed_agents_are_kept_or_dropped(tiny_tokenizer, replay_engine, drop):
+def test_context_overflowed_agents_are_failed_and_selected_by_the_rule(tiny_tokenizer,
+                                                                      replay_engine):
     # The lead delegates "go"; both helpers answer 30 × " apple" (180 characters), more than
     # the 170-character budget, so the env fails them for overflowing their context.
     im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
     go = [*tiny_tokenizer.encode("go", add_special_tokens=False), im_end]
     long = [*tiny_tokenizer.encode(" apple" * 30, add_special_tokens=False), im_end]
-    engine = replay_engine([[go], [long, long], [go]], stop_ids=[im_end])
-    policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=64))
-    runner = RolloutRunner(lambda: KeywordRelayEnv(max_context_chars=170), policy,
-                           drop_context_overflow=drop)
-    (episode,) = runner.run(TASKS[:1], 1, seed=0)
-    subs = [a for a in episode.agents if a.role == "subagent"]
-    assert len(subs) == 2 and all(a.failure == "context" for a in subs)
-    assert all(len(a.turns) == (0 if drop else 1) for a in subs)
-    lead = episode.agents[0]  # the helpers' report overflows the lead too, on its final turn
-    assert lead.agent_id == "lead" and lead.failure == "context"
-    assert len(lead.turns) == (0 if drop else 2)
-    assert episode.score == 0.0  # failed helpers score nothing
+    episodes = {}
+    for rule in ("all", "paper"):
+        engine = replay_engine([[go], [long, long], [go]], stop_ids=[im_end])
+        policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=64))
+        runner = RolloutRunner(lambda: KeywordRelayEnv(max_context_chars=170), policy,
+                               turn_selection=rule)
+        (episodes[rule],) = runner.run(TASKS[:1], 1, seed=0)
+    every = episodes["all"]
+    subs = [a for a in every.agents if a.role == "subagent"]
+    assert len(subs) == 2 and all(a.failure == "context" and len(a.turns) == 1 for a in subs)
+    lead = every.agents[0]  # the helpers' report overflows the lead too, on its final turn
+    assert lead.agent_id == "lead" and lead.failure == "context" and len(lead.turns) == 2
+    assert every.score == 0.0 and every.credit.case == "all"  # failed helpers score nothing
+    # The paper's rule: the lead failed (no parse_ok in this env: format counts as valid), so
+    # only its own turns are trained, at reward 0; the failed helpers are dropped.
+    paper = episodes["paper"]
+    assert [a.agent_id for a in paper.agents] == ["lead"] and len(paper.agents[0].turns) == 2
+    assert paper.credit.case == "lead_failed" and paper.credit.failed_agents == 3
+    assert paper.credit.trained_turns == 2 and paper.credit.dropped_turns == 2
 
 
 def test_agent_failure_reads_both_conventions():

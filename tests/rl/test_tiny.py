@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from wideseek_env.env.keyword_relay import DELEGATE_SCHEMA
 from wideseek_rl.tiny import build_tiny_model
-from wideseek_rl.toy_env import DELEGATE_SCHEMA
 
 SEARCH_SCHEMA = {"type": "function", "function": {
     "name": "search", "description": "Search the web.",

@@ -100,47 +100,64 @@ def run_cli(args: list[str], *, env_extra: dict | None = None, kill_after_step: 
 
 
 def test_resume_after_kills_replays_the_uninterrupted_run(tmp_path: Path, tiny_model_dir: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     main(cli_args(reference, tiny_model_dir))
     expected = read_metrics(reference / "metrics.jsonl")
     assert [r["step"] for r in expected] == list(range(1, 7))
 
+    args = [a for a in cli_args(killed, tiny_model_dir) if a != "--no-tensorboard"]
     # 1. Killed in the middle of saving step 4: the last complete checkpoint is step 2.
-    assert run_cli(cli_args(killed, tiny_model_dir), env_extra={CRASH_ENV: "4"}) == 75
+    assert run_cli(args, env_extra={CRASH_ENV: "4"}) == 75
     ckpts = killed / "checkpoints"
     assert latest_checkpoint(ckpts).name == "step_00000002"
     assert (ckpts / ".tmp-step_00000004").is_dir()  # the half-written save is ignored
     # 2. Resumed, then killed (SIGKILL) at some moment after logging step 5.
-    assert run_cli([*cli_args(killed, tiny_model_dir), "--resume"], kill_after_step=5) == -signal.SIGKILL
+    assert run_cli([*args, "--resume"], kill_after_step=5) == -signal.SIGKILL
     assert latest_checkpoint(ckpts).name == "step_00000004"
     # 3. Resumed to the end.
-    assert run_cli([*cli_args(killed, tiny_model_dir), "--resume"]) == 0
+    assert run_cli([*args, "--resume"]) == 0
     got = read_metrics(killed / "metrics.jsonl")
     assert got == expected  # every step, bit for bit (timings and memory aside)
     assert not list(ckpts.glob(".tmp-*"))
     assert sorted(p.name for p in ckpts.glob("step_*")) == ["step_00000004", "step_00000006"]
+    # TensorBoard shows every step once, with the values of the run that kept it (steps 3-5
+    # were logged twice or three times; a resumed run purges what comes after its checkpoint).
+    events = EventAccumulator(str(killed / "tensorboard"))
+    events.Reload()
+    scalars = events.Scalars("score/mean")
+    assert [e.step for e in scalars] == list(range(1, 7))
+    assert [e.value for e in scalars] == pytest.approx([r["score/mean"] for r in expected])
 
 
 @pytest.mark.vllm
 def test_vllm_engine_run_keeps_sampling_logprobs_equal_to_the_trainers(
         tmp_path: Path, tiny_model_dir: Path):
-    """Six steps with the in-process vLLM engine: the engine gets the new weights after every
-    update, so at every step the trainer's log-probs of the sampled tokens, before its update,
-    equal the engine's (ratio 1). A stale engine would sample from the previous step's model,
-    which at this learning rate moves the ratio far from 1."""
+    """Six steps with the in-process vLLM engine (external launcher, one process), killed while
+    saving step 4 and resumed from step 2: the engine gets the new weights after every update
+    and the checkpoint's weights on resume, so at every step the trainer's log-probs of the
+    sampled tokens, before its update, equal the engine's (ratio 1). A stale engine would sample
+    from another step's model, which at this learning rate moves the ratio far from 1. Every
+    step makes one generate call per env step (3 in this game: lead, helpers, lead)."""
     pytest.importorskip("vllm")
     out = tmp_path / "vllm"
     args = [*cli_args(out, tiny_model_dir), "--engine.kind", "vllm",
-            "--engine.vllm-enforce-eager", "--save-every", "0"]
+            "--engine.vllm-enforce-eager", "--save-every", "2"]
     # Dynamo off: vLLM would otherwise compile its log-prob rank kernel (tens of CPU seconds).
-    assert run_cli(args, env_extra={"VLLM_CPU_KVCACHE_SPACE": "1",
-                                    "TORCH_COMPILE_DISABLE": "1"}) == 0
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "TORCH_COMPILE_DISABLE": "1"}
+    assert run_cli(args, env_extra={**env, CRASH_ENV: "4"}) == 75
+    first = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in first] == [1, 2, 3, 4]
+    assert run_cli([*args, "--resume"], env_extra=env) == 0
     rows = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == list(range(1, 7))
     for r in rows:
         assert abs(r["loss/ratio_mean"] - 1) < 1e-3 and r["loss/ratio_max"] < 1.01, r
-        assert r["rollout/generated_tokens"] > 0
+        assert r["rollout/generated_tokens"] > 0 and r["rollout/generate_calls"] == 3
     assert len({round(r["loss/entropy"], 6) for r in rows}) > 1  # the policy did change
+    # The resumed steps replay the killed run's (same seeds, same weights).
+    assert rows[2]["loss/entropy"] == pytest.approx(first[2]["loss/entropy"], abs=1e-4)
 
 
 def free_port() -> int:
@@ -165,6 +182,73 @@ def test_two_processes_hold_identical_parameters(tmp_path: Path):
     assert ranks[0]["hash"] == ranks[1]["hash"]
     assert ranks[0]["episodes"] == 6  # 3 tasks × 2, gathered from both ranks
     assert ranks[0]["initial_hash"] == ranks[1]["initial_hash"] != ranks[0]["hash"]
+
+
+def launch(script: str, args: list[str], processes: int) -> subprocess.CompletedProcess:
+    if processes == 1:
+        cmd = [sys.executable, str(Path(__file__).parent / script), *args]
+    else:
+        # `--multi_gpu` picks Accelerate's torchrun launcher; without a GPU the processes run on
+        # the CPU with gloo (`accelerate launch --cpu` alone starts a single process).
+        cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu",
+               "--num_processes", str(processes), "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(free_port()), str(Path(__file__).parent / script), *args]
+    done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO,
+                          capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    return done
+
+
+@pytest.mark.vllm
+def test_two_ranks_as_one_tensor_parallel_vllm_engine(tmp_path: Path, tiny_model_dir: Path):
+    """Two processes, each with its external-launcher vLLM engine, forming one engine of
+    tensor-parallel size 2: both ranks roll out the same episodes (identical prompts, as vLLM
+    requires), the batch counts each episode once and each generated token is trained once, and
+    the sampling log-probs are the trainer's (ratio 1)."""
+    pytest.importorskip("vllm")
+    out = tmp_path / "tp2"
+    args = ["toy", "--output-dir", str(out), "--model.path", str(tiny_model_dir), "--steps", "2",
+            "--save-every", "0", "--env.keywords", "blue", "apple", "--rollout.tasks-per-step", "2",
+            "--rollout.group-size", "2", "--rollout.max-new-tokens", "5", "--no-progress",
+            "--no-tensorboard", "--torch-threads", "1", "--engine.kind", "vllm",
+            "--engine.vllm-enforce-eager", "--engine.tensor-parallel-size", "2"]
+    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu",
+           "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+           "-m", "wideseek_rl.train", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
+           "TORCH_COMPILE_DISABLE": "1"}
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, timeout=900)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for r in rows:
+        assert r["rollout/episodes"] == 4  # 2 tasks × 2, not twice over
+        assert r["loss/tokens"] == r["rollout/generated_tokens"] > 0  # each token trained once
+        assert abs(r["loss/ratio_mean"] - 1) < 1e-3 and r["rollout/generate_calls"] == 3
+
+
+def test_two_processes_make_the_update_of_one(tmp_path: Path, tiny_model_dir: Path):
+    """One update over the same global batch, split over 2 ranks or not: the same parameters
+    (up to float summation order). DDP keeps ranks equal by construction, so only a comparison
+    with one process can catch a rank using another rank's loss weights or a wrong loss scale."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    launch("ddp_equivalence_script.py", [str(tiny_model_dir), str(one)], 1)
+    launch("ddp_equivalence_script.py", [str(tiny_model_dir), str(two)], 2)
+    ref = torch.load(one / "delta_rank0.pt")
+    ranks = [torch.load(two / f"delta_rank{r}.pt") for r in (0, 1)]
+    assert ref["world"] == 1 and [r["world"] for r in ranks] == [2, 2]
+    assert ref["rows"] == ranks[0]["rows"] > 2
+    moved = 0
+    for name, d in ref["delta"].items():
+        scale = float(d.abs().max())
+        moved += scale > 0
+        for r in ranks:
+            assert torch.allclose(r["delta"][name], d, rtol=1e-4, atol=1e-4 * scale), name
+    assert moved == len(ref["delta"])  # every parameter got a gradient
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -169,3 +169,65 @@ def test_rollout_logprobs_are_the_learners(engine, hf, tiny_path):
         mask = row.generated[1:]
         np.testing.assert_allclose(row.old_logprobs[1:][mask], lp[0].numpy()[mask],
                                    atol=TOL, rtol=0)
+
+
+def test_one_call_serves_every_budget(engine, prompts):
+    sampling = SamplingParams(max_new_tokens=20, temperature=1.0, seed=9)
+    full = engine.generate(prompts, sampling)
+    calls = engine.generate_calls
+    capped = engine.generate(prompts, sampling, [4, 0, 11])
+    assert engine.generate_calls == calls + 1
+    assert capped[1].token_ids == () and capped[1].finish_reason == "length"
+    for out, ref, cap in ((capped[0], full[0], 4), (capped[2], full[2], 11)):
+        n = len(out.token_ids)  # vLLM seeds each prompt on its own: the same draws, cut
+        assert n <= cap and out.token_ids == ref.token_ids[:n]
+        np.testing.assert_allclose(out.logprobs, ref.logprobs[:n], atol=1e-5, rtol=0)
+
+
+EXTERNAL_LAUNCHER = """
+import json, os, sys
+os.environ["VLLM_CPU_KVCACHE_SPACE"] = "1"
+import torch
+from wideseek_rl.engines.base import SamplingParams
+from wideseek_rl.engines.hf import HFEngine
+from wideseek_rl.engines.vllm import VLLMEngine
+
+if __name__ == "__main__":
+    path = sys.argv[1]
+    prompts = [[5, 6, 7, 8], [9, 10, 11]]
+    greedy = SamplingParams(max_new_tokens=12, temperature=0.0)
+    engine = VLLMEngine(path, dtype="float32", max_model_len=512, enforce_eager=True,
+                        external_launcher=True)
+    ours = engine.generate(prompts, greedy)
+    ref = HFEngine.from_pretrained(path, dtype=torch.float32).generate(prompts, greedy)
+    config = engine.llm.llm_engine.vllm_config.parallel_config
+    print(json.dumps({
+        "backend": config.distributed_executor_backend,
+        "world": torch.distributed.get_world_size(),
+        "rank": os.environ["RANK"],
+        "same": [a.token_ids == b.token_ids for a, b in zip(ours, ref)],
+        "max_dlogp": max(abs(x - y) for a, b in zip(ours, ref)
+                         for x, y in zip(a.logprobs, b.logprobs)),
+    }))
+    engine.close()
+"""
+
+
+def test_external_launcher_engine_in_one_process(tiny_path, tmp_path):
+    """The trainer's placement (vLLM's external launcher: the job's processes are the engine's
+    workers, each rank's engine on its own device) with a single process, in a fresh
+    interpreter: the launcher sets up torch.distributed for the process."""
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "external.py"
+    script.write_text(EXTERNAL_LAUNCHER)
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    done = subprocess.run([sys.executable, str(script), str(tiny_path)], capture_output=True,
+                          text=True, timeout=600, env={**env, "TORCH_COMPILE_DISABLE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["backend"] == "external_launcher" and out["world"] == 1 and out["rank"] == "0"
+    assert out["same"] == [True, True] and out["max_dlogp"] < TOL

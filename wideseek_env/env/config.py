@@ -6,8 +6,10 @@ budgets at widths 1, 2, 4, 8, 10 and 16, and a variant where the lead may also s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from wideseek_env.env.rewards import PaperRewardWeights, RewardKind
 
 RewardMetric = Literal[
     "item_f1", "item_precision", "item_recall", "row_f1", "row_precision", "row_recall", "success"
@@ -56,10 +58,16 @@ class EnvConfig:
     """``access``: URLs per call."""
     max_page_chars: int = 25_000
     """``access``: a page is cut to this many characters."""
+    reward: RewardKind = "score"
+    """The episode reward: ``"score"`` pays ``reward_metric`` (item F1 by default); ``"paper"``
+    pays WideSeek-R1's shaped reward (format, access and length terms; see ``env/rewards.py``)."""
     reward_metric: RewardMetric = "item_f1"
-    """Field of the score record paid as the reward."""
+    """Field of the score record paid as the reward (the answer term r_ans of ``"paper"``)."""
+    paper_reward: PaperRewardWeights = field(default_factory=PaperRewardWeights)
+    """Weights of the ``"paper"`` reward (the reference configuration's by default)."""
     format_error_penalty: float = 0.0
-    """Shaping (off by default): subtracted from the reward per format error in the episode."""
+    """Shaping of the ``"score"`` reward (off by default, not the paper's): subtracted per
+    format error in the episode."""
     tools_in_prompt: bool = True
     """List the tools' JSON schemas and the call format in each system prompt."""
     tool_workers: int | None = None
@@ -96,6 +104,11 @@ class EnvConfig:
             raise ValueError("EnvConfig.subagent_tools: subagents cannot delegate (no nesting)")
         if self.reward_metric not in RewardMetric.__args__:
             raise ValueError(f"EnvConfig.reward_metric must be one of {RewardMetric.__args__}")
+        if self.reward not in RewardKind.__args__:
+            raise ValueError(f"EnvConfig.reward must be one of {RewardKind.__args__}, got {self.reward!r}")
+        if self.reward == "paper" and self.format_error_penalty:
+            raise ValueError("EnvConfig.format_error_penalty shapes the 'score' reward only; the "
+                             "'paper' reward has its own terms (paper_reward)")
 
     @property
     def total_subagents(self) -> int:

@@ -15,7 +15,7 @@ a message gets a ``TypeError`` instead of silently corrupting the transcript.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,17 +31,25 @@ from wideseek_env.env.protocol import (
     parse_structured,
     strip_think,
 )
+from wideseek_env.env.rewards import EpisodeFacts, RewardTerms, episode_reward
 from wideseek_env.env.tools import ToolLimits, ToolRunner, check_arguments, tool_schema
 from wideseek_env.search.base import SearchBackend
 from wideseek_env.tasks import Task
+
+#: ``(messages, tools) -> tokens``: the length of an agent's conversation as its policy prompts
+#: it (tools = the schemas the policy passes to its chat template, empty when they are in the
+#: system prompt). When the conversation ends with the agent's own reply, the length of the
+#: prompt plus that reply; otherwise the next prompt, generation prompt included.
+ContextCounter = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], int]
 
 
 class AgentState:
     """Mutable state of one agent in the current episode (internal; infos are built from it)."""
 
     __slots__ = ("agent_id", "call_index", "context_tokens", "end_reason", "format_errors",
-                 "max_turns", "messages", "needs_action", "parent", "report", "role", "status",
-                 "subtask", "tool_calls", "tool_errors", "tools", "turns")
+                 "max_response_tokens", "max_turns", "messages", "needs_action", "parent",
+                 "report", "role", "status", "subtask", "tool_calls", "tool_errors", "tools",
+                 "turns")
 
     def __init__(self, agent_id: str, role: str, parent: str | None, tools: tuple[str, ...],
                  max_turns: int, call_index: int | None = None, subtask: str | None = None) -> None:
@@ -62,6 +70,7 @@ class AgentState:
         self.format_errors = 0
         self.tool_errors = 0
         self.context_tokens = 0
+        self.max_response_tokens = 0  # the longest single reply of this agent, in tokens
 
     @property
     def finished(self) -> bool:
@@ -83,10 +92,12 @@ class Engine:
     """One episode of lead + subagents (or of a single agent, when the lead cannot delegate)."""
 
     def __init__(self, config: EnvConfig, backend: SearchBackend, *, judge: Any = None,
-                 token_counter: Callable[[str], int] | None = None) -> None:
+                 token_counter: Callable[[str], int] | None = None,
+                 context_counter: ContextCounter | None = None) -> None:
         self.config = config
         self.judge = judge
         self.count_tokens = token_counter or approx_token_count
+        self.count_context = context_counter
         self.limits = ToolLimits(config.width, config.max_queries_per_call,
                                  config.max_urls_per_call, config.search_top_k, config.max_page_chars)
         self.runner = ToolRunner(backend, self.limits, config.tool_workers)
@@ -117,6 +128,7 @@ class Engine:
         self.score: Any = None
         self.explanation: dict[str, Any] | None = None
         self.reward = 0.0
+        self.reward_terms: RewardTerms | None = None
         self.delegations = []
         lead = AgentState("lead", self.lead_role, None, self.role_tools[self.lead_role],
                           self.config.lead_max_turns)
@@ -143,7 +155,10 @@ class Engine:
         for st in acting:
             parsed, content = self._read(actions[st.agent_id])
             st.turns += 1
-            self._append(st, "assistant", content)
+            st.max_response_tokens = max(st.max_response_tokens, self._append(st, "assistant", content))
+            if st.context_tokens >= self.config.max_context_tokens:  # the reply was cut by the budget
+                self._finish(st, "context", None)
+                continue
             if isinstance(parsed, FinalMessage):
                 self._finish(st, "final", parsed.text)
                 continue
@@ -234,6 +249,8 @@ class Engine:
             self._append(sub, "user", subtask)
             self.states[agent_id] = sub
             self.live.append(sub)
+            if sub.context_tokens >= self.config.max_context_tokens:  # no room to write anything
+                self._finish(sub, "context", None)
         lead.needs_action = False
         lead.status = "blocked"
         return list(ids)
@@ -246,7 +263,7 @@ class Engine:
         if st.turns == st.max_turns - 1:
             text += "\n\n" + self.texts["last_turn"]
         self._append(st, "tool", text, name)
-        if st.context_tokens > self.config.max_context_tokens:
+        if st.context_tokens >= self.config.max_context_tokens:  # no room left for a reply
             self._finish(st, "context", None)
 
     def _finish(self, st: AgentState, reason: str, report: str | None) -> None:
@@ -298,13 +315,27 @@ class Engine:
                                   self.count_tokens(text) + MESSAGE_OVERHEAD_TOKENS)
         message, tokens = self._prompts[key]
         st.messages.append(message)
-        st.context_tokens += tokens
+        if self.count_context is not None:
+            st.context_tokens = self._counted(st)
+        else:
+            st.context_tokens += tokens
 
-    def _append(self, st: AgentState, role: str, content: str, name: str | None = None) -> None:
+    def _append(self, st: AgentState, role: str, content: str, name: str | None = None) -> int:
+        """Append a message; return the tokens it added (for a reply: the reply's length)."""
         msg = ReadOnlyDict(role=role, content=content) if name is None else \
             ReadOnlyDict(role=role, name=name, content=content)
         st.messages.append(msg)
-        st.context_tokens += self.count_tokens(content) + MESSAGE_OVERHEAD_TOKENS
+        if self.count_context is not None:
+            before, st.context_tokens = st.context_tokens, self._counted(st)
+            return st.context_tokens - before
+        added = self.count_tokens(content)
+        st.context_tokens += added + MESSAGE_OVERHEAD_TOKENS
+        return added
+
+    def _counted(self, st: AgentState) -> int:
+        assert self.count_context is not None
+        tools = () if self.config.tools_in_prompt else self.schemas[st.role]
+        return int(self.count_context(st.messages, tools))
 
     # ---------------------------------------------------------------- the end
 
@@ -326,11 +357,17 @@ class Engine:
             self.explanation = explanation.as_dict()
         else:
             self.score = score_response(self.task, self.response or "", judge=self.judge)
-        reward = float(getattr(self.score, self.config.reward_metric))
-        if self.config.format_error_penalty:
-            reward -= self.config.format_error_penalty * sum(
-                st.format_errors for st in self.states.values())
-        self.reward = reward
+        states = self.states.values()
+        facts = EpisodeFacts(
+            answer_score=float(getattr(self.score, self.config.reward_metric)),
+            format_ok=bool(self.score.parse_ok), lead_failed=lead.end_reason != "final",
+            access_calls=sum(st.tool_calls.get("access", 0) for st in states),
+            max_response_tokens=max(st.max_response_tokens for st in states),
+            format_errors=sum(st.format_errors for st in states))
+        self.reward_terms = episode_reward(
+            self.config.reward, facts, weights=self.config.paper_reward,
+            format_error_penalty=self.config.format_error_penalty)
+        self.reward = self.reward_terms.reward
 
     @staticmethod
     def _last_table(lead: AgentState) -> str:
@@ -374,9 +411,15 @@ class Engine:
             critical_path_turns=lead.turns + sum(
                 max(self.states[a].turns for a in d.agents) for d in self.delegations),
             total_format_errors=sum(st.format_errors for st in self.states.values()),
+            access_calls=sum(st.tool_calls.get("access", 0) for st in self.states.values()),
+            max_response_tokens=max(st.max_response_tokens for st in self.states.values()),
         )
         if self.explanation is not None:
             out["score_explanation"] = self.explanation
+        if self.config.reward == "paper" and self.reward_terms is not None:
+            t = self.reward_terms
+            out.update(reward_answer=t.answer, reward_format=t.format, reward_access=t.access,
+                       reward_length=t.length)
         return out
 
     def tool_schemas(self, agent_or_role: str) -> list[Any]:

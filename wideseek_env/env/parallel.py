@@ -54,14 +54,18 @@ be corrupted by a caller. Every agent returned by a step gets its observation, b
 
 ## Rewards
 
-0.0 until the episode ends; then the lead receives the task's score (``reward_metric`` of the
-score record, item F1 by default, minus ``format_error_penalty`` per format error when that
-shaping is switched on). Subagents' rewards are always 0.0: credit assignment is the learner's job.
+0.0 until the episode ends; then the lead receives the episode reward: with ``reward="score"``
+(default) the task's score (``reward_metric`` of the score record, item F1 by default, minus
+``format_error_penalty`` per format error when that shaping is switched on); with
+``reward="paper"`` WideSeek-R1's shaped reward (:mod:`~wideseek_env.env.rewards`: format, access
+and length terms, 0 for an invalid format or a failed lead). Subagents' rewards are always 0.0:
+credit assignment is the learner's job.
 
 ## Termination and truncation
 
-A final message terminates its agent. Running out of turns, or a context over
-``max_context_tokens`` after a tool result, truncates it; a tool call written on an agent's last
+A final message terminates its agent. Running out of turns, or a context that reaches
+``max_context_tokens`` (after a tool result: no room for a reply; after its own reply: the reply
+was cut by the budget; a subagent's first prompt), truncates it; a tool call written on an agent's last
 turn is not run (nobody could read its result). A subagent that ends either way is reported to
 the lead (its report, or "failed: ran out of turns / exceeded context window"). The lead's final
 message ends the episode (lead terminated); a lead that runs out of turns or context ends it by
@@ -78,10 +82,12 @@ context), ``turns``, ``max_turns``, ``tool_calls`` (count by tool name), ``forma
 ``item_precision/recall/f1``, ``row_precision/recall/f1``, ``success``, ``parse_ok``,
 ``score`` (the full score record as a dict), ``reward``, ``task_id``, ``episode_end``
 (answer/turns/context), ``subagents_used``, ``total_turns``, ``critical_path_turns`` (lead turns
-plus, per delegate call, the most turns any of its subagents took: the rounds parallelism leaves)
-and ``total_format_errors``; with ``explain_score=True`` also ``score_explanation`` (which gold
-rows and cells were matched, and why; :mod:`wideseek_env.scoring.explain`). Nothing depends on
-wall-clock time.
+plus, per delegate call, the most turns any of its subagents took: the rounds parallelism leaves),
+``total_format_errors``, ``access_calls`` and ``max_response_tokens`` (the longest single reply);
+with ``reward="paper"`` also ``reward_answer``, ``reward_format``, ``reward_access`` and
+``reward_length``; with ``explain_score=True`` also ``score_explanation`` (which gold rows and
+cells were matched, and why; :mod:`wideseek_env.scoring.explain`). Nothing depends on wall-clock
+time.
 
 ## Arguments
 
@@ -89,7 +95,8 @@ wall-clock time.
 and ``backend`` (override the world's), ``judge`` (passed to the scorer for ``llm_judge``
 columns), ``token_counter`` (``str -> int``; default
 :func:`~wideseek_env.env.config.approx_token_count`; each message costs its content plus 4
-tokens), ``render_mode`` ("human" prints, "ansi" returns the text), and every budget of
+tokens), ``context_counter`` (``(messages, tools) -> int``: a policy's exact count of a whole
+conversation as its engine sees it, replacing ``token_counter`` for budgets), ``render_mode`` ("human" prints, "ansi" returns the text), and every budget of
 :class:`~wideseek_env.env.config.EnvConfig` as a keyword (``width``, ``max_subagents``,
 ``lead_max_turns``, ``subagent_max_turns``, ``max_context_tokens``, ``lead_tools``, …), or a whole
 ``config=EnvConfig(...)``.
@@ -97,6 +104,9 @@ tokens), ``render_mode`` ("human" prints, "ansi" returns the text), and every bu
 ## Version history
 
 - v0: initial release.
+- v0, issue 12: an agent is ended as "context" when it has no room left for a reply (``>=``
+  instead of ``>``), when its own reply reaches the budget, or (a subagent) at start; the
+  ``"paper"`` reward; ``context_counter``. Episodes that stay inside their budgets are unchanged.
 """
 
 from __future__ import annotations
@@ -108,7 +118,7 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from wideseek_env.env.config import EnvConfig
-from wideseek_env.env.core import AgentState, Engine
+from wideseek_env.env.core import AgentState, ContextCounter, Engine
 from wideseek_env.env.render import TranscriptViews
 from wideseek_env.env.sources import pick_task, resolve_sources
 from wideseek_env.env.spaces import ActionSpace, ConversationSpace
@@ -130,6 +140,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         backend: SearchBackend | None = None,
         judge: Any = None,
         token_counter: Callable[[str], int] | None = None,
+        context_counter: ContextCounter | None = None,
         render_mode: str | None = None,
         config: EnvConfig | None = None,
         **budgets: Any,
@@ -141,7 +152,8 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         self.config = config or EnvConfig(**budgets)
         self.render_mode = render_mode
         self.tasks, backend = resolve_sources(world, split, tasks, backend)
-        self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter)
+        self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter,
+                              context_counter=context_counter)
         self.possible_agents = ["lead", *self._engine.subagent_ids]
         self.agents: list[str] = []
         self._obs_space = ConversationSpace()

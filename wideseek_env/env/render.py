@@ -92,6 +92,11 @@ class TranscriptViews:
         """The current episode's task (None before the first reset)."""
         return self._engine.task
 
+    @property
+    def tools_in_prompt(self) -> bool:
+        """The tool schemas are in the system prompts: a policy must not pass them again."""
+        return self.config.tools_in_prompt
+
     def transcript(self) -> str:
         """The current episode as a tree, whatever the render mode."""
         return render_tree(self._engine, self.config.render_max_chars)

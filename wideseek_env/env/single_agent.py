@@ -59,7 +59,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 
 from wideseek_env.env.config import EnvConfig
-from wideseek_env.env.core import Engine
+from wideseek_env.env.core import ContextCounter, Engine
 from wideseek_env.env.render import TranscriptViews
 from wideseek_env.env.sources import pick_task, resolve_sources
 from wideseek_env.env.spaces import ActionSpace, ConversationSpace
@@ -85,6 +85,7 @@ class WideSeekSingleAgentEnv(TranscriptViews, gym.Env[list, Any]):
         backend: SearchBackend | None = None,
         judge: Any = None,
         token_counter: Callable[[str], int] | None = None,
+        context_counter: ContextCounter | None = None,
         render_mode: str | None = None,
         **budgets: Any,
     ) -> None:
@@ -97,7 +98,8 @@ class WideSeekSingleAgentEnv(TranscriptViews, gym.Env[list, Any]):
                                 subagent_tools=(), **budgets)
         self.render_mode = render_mode
         self.tasks, backend = resolve_sources(world, split, tasks, backend)
-        self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter)
+        self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter,
+                              context_counter=context_counter)
         self.observation_space = ConversationSpace()
         self.action_space = ActionSpace("single", self.config.lead_tools,
                                         max_items=self._engine.max_items)

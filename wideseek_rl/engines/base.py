@@ -70,14 +70,33 @@ class Completion:
 WeightsSource = Mapping[str, torch.Tensor] | str | os.PathLike[str]
 
 
+def prompt_budgets(
+    prompts: Sequence[Sequence[int]], sampling: SamplingParams,
+    max_new_tokens: Sequence[int] | None,
+) -> list[int]:
+    """Every prompt's cap on new tokens: its entry of `max_new_tokens` (each at most
+    `sampling.max_new_tokens`), or `sampling.max_new_tokens` for all when None."""
+    if max_new_tokens is None:
+        return [sampling.max_new_tokens] * len(prompts)
+    if len(max_new_tokens) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(max_new_tokens)} token budgets")
+    out = [int(b) for b in max_new_tokens]
+    bad = [b for b in out if not 0 <= b <= sampling.max_new_tokens]
+    if bad:
+        raise ValueError(f"token budgets must be in [0, {sampling.max_new_tokens}], got {bad[:3]}")
+    return out
+
+
 @runtime_checkable
 class GenerationEngine(Protocol):
     """Anything that generates completions for token-id prompts and can take new weights."""
 
     def generate(
-        self, prompts: Sequence[Sequence[int]], sampling: SamplingParams
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingParams,
+        max_new_tokens: Sequence[int] | None = None,
     ) -> list[Completion]:
-        """One completion per prompt, in order."""
+        """One completion per prompt, in order; `max_new_tokens` optionally caps each prompt's
+        completion below `sampling.max_new_tokens` (one call serves prompts of any budget)."""
         ...
 
     def load_weights(self, weights: WeightsSource) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from wideseek_rl.engines.base import Completion, SamplingParams, WeightsSource
+from wideseek_rl.engines.base import Completion, SamplingParams, WeightsSource, prompt_budgets
 
 
 def _as_id_list(value: int | Sequence[int] | None) -> list[int]:
@@ -73,6 +73,8 @@ class HFEngine:
         self.max_batch_tokens = max_batch_tokens
         self._generator = torch.Generator(device="cpu").manual_seed(seed)
         self._keeps_logits: bool | None = None
+        self.generate_calls = 0
+        """Batches run so far (the prompts of one `generate` call may need several)."""
 
     @classmethod
     def from_pretrained(
@@ -100,10 +102,14 @@ class HFEngine:
         return next(self.model.parameters()).device
 
     def generate(
-        self, prompts: Sequence[Sequence[int]], sampling: SamplingParams
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingParams,
+        max_new_tokens: Sequence[int] | None = None,
     ) -> list[Completion]:
+        """One completion per prompt, in order; a row stops at a stop token or at its own
+        token budget (`max_new_tokens[i]`, default `sampling.max_new_tokens`)."""
         if not prompts:
             return []
+        budgets = prompt_budgets(prompts, sampling, max_new_tokens)
         for i, p in enumerate(prompts):
             if len(p) == 0:
                 raise ValueError(f"prompt {i} is empty")
@@ -119,10 +125,10 @@ class HFEngine:
                 len(batch) >= self.max_batch_size
                 or (len(batch) + 1) * longest > self.max_batch_tokens
             ):
-                self._run_batch(prompts, batch, sampling, generator, results)
+                self._run_batch(prompts, batch, budgets, sampling, generator, results)
                 batch = []
             batch.append(i)
-        self._run_batch(prompts, batch, sampling, generator, results)
+        self._run_batch(prompts, batch, budgets, sampling, generator, results)
         return [r for r in results if r is not None]
 
     @torch.no_grad()
@@ -130,15 +136,21 @@ class HFEngine:
         self,
         prompts: Sequence[Sequence[int]],
         batch: list[int],
+        budgets: Sequence[int],
         sampling: SamplingParams,
         generator: torch.Generator,
         results: list[Completion | None],
     ) -> None:
-        if sampling.max_new_tokens == 0:
-            for i in batch:
+        for i in batch:
+            if budgets[i] == 0:
                 results[i] = Completion((), (), "length")
+        batch = [i for i in batch if budgets[i] > 0]
+        if not batch:
             return
+        self.generate_calls += 1
         device = self.device
+        limits = torch.tensor([budgets[i] for i in batch], device=device)
+        longest_budget = int(limits.max())
         width = max(len(prompts[i]) for i in batch)
         ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -164,13 +176,13 @@ class HFEngine:
             tokens: list[torch.Tensor] = []
             logps: list[torch.Tensor] = []
             logits = out.logits[:, -1, :]
-            for step in range(sampling.max_new_tokens):
+            for step in range(longest_budget):
                 tok, logp = self._sample(logits, sampling, generator)
                 tok = torch.where(done, torch.full_like(tok, self.pad_token_id), tok)
                 tokens.append(tok)
                 logps.append(logp)
-                done = done | torch.isin(tok, stops)
-                if bool(done.all()) or step + 1 == sampling.max_new_tokens:
+                done = done | torch.isin(tok, stops) | (limits <= step + 1)
+                if bool(done.all()):
                     break
                 mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
                 out = self.model(
@@ -187,7 +199,7 @@ class HFEngine:
         logp_mat = torch.stack(logps, dim=1).cpu().tolist()
         stop_set = set(stops.cpu().tolist())
         for row, i in enumerate(batch):
-            row_ids, row_lp = tok_mat[row], logp_mat[row]
+            row_ids, row_lp = tok_mat[row][: budgets[i]], logp_mat[row][: budgets[i]]
             end = next((k + 1 for k, t in enumerate(row_ids) if t in stop_set), None)
             if end is None:
                 results[i] = Completion(tuple(row_ids), tuple(row_lp), "length")

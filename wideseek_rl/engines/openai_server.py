@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from wideseek_env.http import RetryingClient
-from wideseek_rl.engines.base import Completion, SamplingParams, WeightsSource
+from wideseek_rl.engines.base import Completion, SamplingParams, WeightsSource, prompt_budgets
 from wideseek_rl.engines.vllm import derive_seeds, iter_safetensors, save_safetensors_dir
 
 
@@ -203,11 +203,14 @@ class OpenAIServerEngine:
         }
 
     def generate(
-        self, prompts: Sequence[Sequence[int]], sampling: SamplingParams
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingParams,
+        max_new_tokens: Sequence[int] | None = None,
     ) -> list[Completion]:
-        """One completion per prompt, in order, requested concurrently."""
+        """One completion per prompt, in order, requested concurrently (each with its own token
+        budget)."""
         if not prompts:
             return []
+        budgets = prompt_budgets(prompts, sampling, max_new_tokens)
         if (sampling.temperature > 0 and (sampling.top_p < 1.0 or sampling.top_k > 0)
                 and not self.allow_truncated_logprobs):
             raise ValueError(
@@ -217,19 +220,19 @@ class OpenAIServerEngine:
         for i, p in enumerate(prompts):
             if len(p) == 0:
                 raise ValueError(f"prompt {i} is empty")
-        if sampling.max_new_tokens == 0:
-            return [Completion((), (), "length") for _ in prompts]
         if sampling.seed is not None:
             seeds = derive_seeds(sampling.seed, len(prompts))
         else:
             seeds = [int(s) for s in self._rng.integers(0, 2**63 - 1, size=len(prompts))]
-        bodies = [self.payload(p, sampling, s) for p, s in zip(prompts, seeds)]
+        live = [i for i, b in enumerate(budgets) if b > 0]
+        bodies = {i: self.payload(prompts[i], replace(sampling, max_new_tokens=budgets[i]),
+                                  seeds[i]) for i in live}
         with self._lock:
             start = self._next_slot
             self._next_slot += len(prompts)
-        futures = [self._pool.submit(self._complete, i, body, start + i)
-                   for i, body in enumerate(bodies)]
-        return [f.result() for f in futures]
+        futures = {i: self._pool.submit(self._complete, i, bodies[i], start + i) for i in live}
+        return [futures[i].result() if i in futures else Completion((), (), "length")
+                for i in range(len(prompts))]
 
     def _complete(self, index: int, body: dict[str, Any], slot: int) -> Completion:
         root, data = self._call("POST", "/v1/completions", slot, body)

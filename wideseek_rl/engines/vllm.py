@@ -19,6 +19,14 @@ engine core in its own process) the weights are written to a temporary safetenso
 the workers read. With tied input/output embeddings the output embedding is always sent as well:
 vLLM's CPU build keeps a packed copy of the LM head that only a tensor for that layer refreshes.
 
+Placement. With `external_launcher=True` the engine joins the job's own processes the way
+`torchrun`-launched trainers do (vLLM's "external_launcher" executor): each rank's engine runs on
+that rank's device (`LOCAL_RANK`), in this process, and `tensor_parallel_size` consecutive ranks
+form one engine (they must submit identical prompts, which the trainer arranges). Without it the
+engine is vLLM's single-process default (device 0), fine for one process. `sleep()` frees the
+engine's GPU memory during an update (vLLM sleep mode, level 2: weights and KV cache dropped);
+the next `load_weights` wakes it, loads the new weights and restores the KV cache (CUDA only).
+
 Seeds. vLLM seeds each request separately, so identical prompts with one seed would draw
 identical completions. A call with `SamplingParams.seed` gives prompt *i* a seed derived from
 (seed, i); a call without one draws per-prompt seeds from the engine's own seeded generator, so a
@@ -41,7 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wideseek_rl.engines.base import Completion, SamplingParams, WeightsSource
+from wideseek_rl.engines.base import Completion, SamplingParams, WeightsSource, prompt_budgets
 
 
 def derive_seeds(seed: int, n: int) -> list[int]:
@@ -119,6 +127,27 @@ def _modules_vllm_can_scan() -> Iterator[None]:
         sys.modules.update(hidden)
 
 
+def _set_launcher_env() -> None:
+    """The torchrun variables vLLM's external launcher reads, taken from the running process
+    group (or a one-process job on a free loopback port when there is none)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+    else:
+        rank, world = 0, 1
+    os.environ.setdefault("RANK", str(rank))
+    os.environ.setdefault("LOCAL_RANK", str(rank))
+    os.environ.setdefault("WORLD_SIZE", str(world))
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    if "MASTER_PORT" not in os.environ:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
+
+
 def _on_cpu() -> bool:
     from vllm.platforms import current_platform
 
@@ -171,8 +200,14 @@ class VLLMEngine:
         enable_prefix_caching: bool = True,
         in_process: bool = True,
         allow_truncated_logprobs: bool = False,
+        external_launcher: bool = False,
         **llm_kwargs: Any,
     ):
+        if external_launcher:
+            if not in_process:
+                raise ValueError("external_launcher=True runs the engine in this process")
+            _set_launcher_env()
+            llm_kwargs["distributed_executor_backend"] = "external_launcher"
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process else "1"
         from vllm import LLM
 
@@ -213,15 +248,20 @@ class VLLMEngine:
         self.tied_embeddings = bool(getattr(hf_config, "tie_word_embeddings", False))
         self._rng = np.random.default_rng(seed)
         self.weight_version = 0
+        self.generate_calls = 0
+        self.asleep = False
 
     def generate(
-        self, prompts: Sequence[Sequence[int]], sampling: SamplingParams
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingParams,
+        max_new_tokens: Sequence[int] | None = None,
     ) -> list[Completion]:
-        """One completion per prompt, in order, with each sampled token's log-prob."""
+        """One completion per prompt, in order, with each sampled token's log-prob; all
+        prompts in one `LLM.generate` call, each with its own token budget."""
         from vllm import SamplingParams as VSamplingParams
 
         if not prompts:
             return []
+        budgets = prompt_budgets(prompts, sampling, max_new_tokens)
         truncated = sampling.temperature > 0 and (sampling.top_p < 1.0 or sampling.top_k > 0)
         if truncated and not self.allow_truncated_logprobs:
             raise ValueError(
@@ -229,15 +269,15 @@ class VLLMEngine:
                 "sample with top_p=1 and top_k=0, or make the engine with "
                 "allow_truncated_logprobs=True and train with loss.recompute_old_logprobs"
             )
-        if sampling.max_new_tokens == 0:
-            return [Completion((), (), "length") for _ in prompts]
         if sampling.seed is not None:
             seeds = derive_seeds(sampling.seed, len(prompts))
         else:
             seeds = [int(s) for s in self._rng.integers(0, 2**63 - 1, size=len(prompts))]
         stops = sorted({*self.stop_token_ids, *sampling.stop_token_ids})
-        inputs, params = [], []
+        inputs, params, index = [], [], []
         for i, (prompt, seed) in enumerate(zip(prompts, seeds)):
+            if budgets[i] == 0:
+                continue
             if len(prompt) == 0:
                 raise ValueError(f"prompt {i} is empty")
             room = self.max_model_len - len(prompt)
@@ -245,10 +285,11 @@ class VLLMEngine:
                 raise ValueError(
                     f"prompt {i} has {len(prompt)} tokens; max_model_len is {self.max_model_len}"
                 )
+            index.append(i)
             inputs.append({"prompt_token_ids": [int(t) for t in prompt]})
             params.append(VSamplingParams(
                 n=1,
-                max_tokens=min(sampling.max_new_tokens, room),
+                max_tokens=min(budgets[i], room),
                 temperature=sampling.temperature,
                 top_p=sampling.top_p,
                 top_k=sampling.top_k,
@@ -258,8 +299,12 @@ class VLLMEngine:
                 flat_logprobs=True,
                 detokenize=False,
             ))
-        outputs = self.llm.generate(inputs, params, use_tqdm=False)
-        return [self._completion(i, out) for i, out in enumerate(outputs)]
+        results = [Completion((), (), "length") for _ in prompts]
+        if inputs:
+            self.generate_calls += 1
+            for i, out in zip(index, self.llm.generate(inputs, params, use_tqdm=False)):
+                results[i] = self._completion(i, out)
+        return results
 
     @staticmethod
     def _completion(index: int, out: Any) -> Completion:
@@ -313,10 +358,22 @@ class VLLMEngine:
             yield embedding
 
     def _reload(self, **kwargs: Any) -> None:
+        if self.asleep:
+            self.llm.wake_up(tags=["weights"])
         self.llm.collective_rpc("reload_weights", kwargs=kwargs)
+        if self.asleep:
+            self.llm.wake_up(tags=["kv_cache"])
+            self.asleep = False
         if not self.llm.reset_prefix_cache():
             raise RuntimeError("vLLM could not reset its prefix cache after a weight update")
         self.weight_version += 1
+
+    def sleep(self) -> None:
+        """Free the engine's GPU memory (weights and KV cache) until the next `load_weights`;
+        needs an engine made with `enable_sleep_mode=True` (CUDA)."""
+        if not self.asleep:
+            self.llm.sleep(level=2)
+            self.asleep = True
 
     def close(self) -> None:
         """Shut the engine down and free its memory (in process: also vLLM's process groups)."""

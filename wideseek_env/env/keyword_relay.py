@@ -6,7 +6,9 @@ Description
     instruction); each helper replies once; the lead reads the replies in one tool message and
     gives a final answer, which ends the episode. The env follows the WideSeek text conventions
     (DESIGN.md §2.1) without sharing any code with WideSeekEnv, so a learner that trains here
-    trains against "an env that is not ours".
+    trains against "an env that is not ours"; a tiny model learns it on a CPU in a minute
+    (`wideseek-train toy`). Not to be confused with `wideseek_env.env.toy`, a five-river *world*
+    (in-memory search backend and tasks) for WideSeekEnv.
 
 Agents
     `possible_agents = ["lead", "sub_0", …, "sub_{width-1}"]`. Helpers appear after the lead's

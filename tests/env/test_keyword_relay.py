@@ -8,7 +8,7 @@ import warnings
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
-from wideseek_rl.toy_env import (
+from wideseek_env.env.keyword_relay import (
     KeywordRelayEnv,
     keyword_similarity,
     parse_delegate,
