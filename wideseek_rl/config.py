@@ -3,7 +3,9 @@
 `PRESETS` are complete configurations chosen by name on the command line
 (`wideseek-train toy --steps 50`, `wideseek-train paper --model.path …`); every field can be
 overridden. "paper" carries the reference hyper-parameters of WideSeek-R1 (docs/training.md),
-"paper-single" the same for its single-agent baseline (SingleSeek-R1).
+"paper-single" the same for its single-agent baseline (SingleSeek-R1), "nano-sft" and
+"nano-grpo" the two training stages of the CPU recipe (docs/training.md, benchmarks/nano_recipe.py).
+`--stage sft` trains the same model on episode traces instead (`SFTConfig`, wideseek_rl/sft.py).
 
 `validate(config)` checks every value before anything heavy starts and raises `ConfigError`
 naming the field (`optim.lr`, `rollout.temperature`, …); `wideseek-train` prints it as one
@@ -152,6 +154,26 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class SFTConfig:
+    """Supervised fine-tuning on traces (`--stage sft`; see wideseek_rl/sft.py)."""
+
+    traces: tuple[str, ...] = ()
+    """Run folders (or episodes.jsonl files) of any policy whose episodes are imitated."""
+    min_score: float = 0.0
+    """Rejection sampling: keep episodes whose `score_field` is at least this."""
+    score_field: Literal["item_f1", "row_f1", "success", "reward"] = "item_f1"
+    """Which score of an episode the filter reads (`reward`: the env's reward as recorded)."""
+    max_episodes: int | None = None
+    """Use at most this many kept episodes (in file order; None: all)."""
+    rows_per_step: int = 32
+    """Training rows (one agent's packed turns each) per optimiser step, over all ranks."""
+    epochs: float | None = None
+    """When set, train this many passes over the rows (the steps follow from the data)."""
+    aggregation: Aggregation = "token_mean"
+    """How the step's token losses are averaged: "token_mean" (every assistant token weighs the same), or the paper's per-episode, per-agent "wideseek"."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Multi-agent GRPO: rollout → advantages → update → sync weights → eval → checkpoint."""
 
@@ -162,6 +184,9 @@ class TrainConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    stage: Literal["grpo", "sft"] = "grpo"
+    """"grpo": multi-agent GRPO in the env; "sft": supervised fine-tuning on traces (`sft`)."""
+    sft: SFTConfig = field(default_factory=SFTConfig)
     steps: int = 100
     """Training steps (one optimiser step each)."""
     seed: int = 0

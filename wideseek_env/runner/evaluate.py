@@ -76,10 +76,12 @@ class EvalSpec:
 
 
 def make_env_factory(spec: EvalSpec, tasks: Sequence[Task], backend: SearchBackend,
-                     judge: Any = None, explain: bool = True) -> Any:
+                     judge: Any = None, explain: bool = True,
+                     env_kwargs: Mapping[str, Any] | None = None) -> Any:
     """A zero-argument callable that builds one env of ``spec`` over ``tasks`` and ``backend``;
-    ``explain`` puts the cell-level score explanation into each episode's trace record."""
-    kwargs = {**spec.env_kwargs(), "explain_score": explain}
+    ``explain`` puts the cell-level score explanation into each episode's trace record;
+    ``env_kwargs`` go to the env as they are (e.g. a policy's ``context_counter``)."""
+    kwargs = {**spec.env_kwargs(), "explain_score": explain, **(env_kwargs or {})}
     if spec.mode == "single":
         from wideseek_env.env.single_agent import WideSeekSingleAgentEnv
 
@@ -151,13 +153,15 @@ def evaluate(
     progress: bool = True,
     desc: str | None = None,
     explain: bool = True,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``spec`` over ``tasks`` with ``policy`` into ``out_dir`` (resuming); return the summary.
 
     ``policy_info`` (name and settings that change results, not URLs or keys) and ``world_info``
     are recorded, and a resumed run must have the same ``spec``, task ids and ``policy_info``.
     ``explain`` (default on) stores each score's cell-level explanation in the trace records
-    (:mod:`wideseek_env.scoring.explain`); it changes no number.
+    (:mod:`wideseek_env.scoring.explain`); it changes no number. ``env_kwargs`` go to every env
+    (an LLM policy's exact ``context_counter``, for one).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +177,7 @@ def evaluate(
         tmp.replace(out / RUN_FILE)
     t0 = time.perf_counter()
     outcome = run_episodes(
-        make_env_factory(spec, tasks, backend, judge, explain), tasks, policy,
+        make_env_factory(spec, tasks, backend, judge, explain, env_kwargs), tasks, policy,
         trace_path=out / TRACE_FILE, repeats=spec.repeats, seed=spec.seed,
         episodes_at_once=episodes_at_once, progress=progress,
         desc=desc or (f"width {spec.width}" if spec.mode == "multi" else f"turns {spec.max_turns}"),
