@@ -289,3 +289,31 @@ PRESETS["paper-single"] = (
     dataclasses.replace(_paper, env=SingleSeekEnvSpec(config=dataclasses.replace(
         SingleSeekEnvSpec().config, reward="paper", tools_in_prompt=False))),
 )
+
+# The nano recipe (benchmarks/nano_recipe.py, docs/training.md): a few-million-parameter model
+# on two CPU cores, easy-tier tasks of a few rows, budgets sized for a 4k context (lead 3 turns,
+# subagent 4: search, access, report and one spare). Pass --model.path and --env.world.
+NANO_ENV = EnvConfig(width=4, lead_max_turns=3, subagent_max_turns=4, max_context_tokens=4096,
+                     reward="paper")
+_nano_rollout = RolloutConfig(max_new_tokens=512, max_context_tokens=4096)
+PRESETS["nano-sft"] = (
+    "Nano recipe, stage 1: SFT on scripted traces (--sft.traces RUN …, --model.path NANO).",
+    TrainConfig(
+        stage="sft", env=WideSeekEnvSpec(config=NANO_ENV), rollout=_nano_rollout,
+        sft=SFTConfig(min_score=0.5, rows_per_step=32),
+        optim=OptimConfig(lr=2e-3, weight_decay=0.0, warmup_steps=10, schedule="cosine",
+                          micro_batch_tokens=16384),
+        steps=180, save_every=30, torch_threads=2,
+    ),
+)
+PRESETS["nano-grpo"] = (
+    "Nano recipe, stage 2: multi-agent GRPO from the SFT model, the paper's reward and turn "
+    "selection (--model.path SFT/final, --env.world WORLD).",
+    TrainConfig(
+        env=WideSeekEnvSpec(config=NANO_ENV),
+        rollout=dataclasses.replace(_nano_rollout, tasks_per_step=2, group_size=8,
+                                    turn_selection="paper"),
+        optim=OptimConfig(lr=1e-4, weight_decay=0.0, micro_batch_tokens=16384),
+        steps=24, save_every=6, eval_every=6, eval_tasks=40, torch_threads=2,
+    ),
+)

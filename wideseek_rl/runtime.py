@@ -259,7 +259,10 @@ def build_run(config: TrainConfig, env_spec: Any) -> Run:
     eval_runner = None
     eval_tasks: list[dict[str, Any]] = []
     if config.eval_every:
-        eval_tasks = list(env_spec.task_options("eval"))[: config.eval_tasks]
+        from wideseek_env.runner.cli import spread
+
+        # Spread over the split: a world lists its tasks table by table.
+        eval_tasks = spread(list(env_spec.task_options("eval")), config.eval_tasks)
         eval_runner = RolloutRunner(lambda: make_env(env_spec, "eval", tokenizer, eval_policy),
                                     eval_policy, reward_agent=ro.reward_agent, progress=show)
     train_tasks = list(env_spec.task_options("train")) if config.stage == "grpo" else []
