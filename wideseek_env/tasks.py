@@ -269,11 +269,11 @@ def read_gold_csv(path: str | os.PathLike[str]) -> GoldTable:
     header = tuple(records[0])
     rows = []
     for record, line in zip(records[1:], starts[1:]):
-        if len(record) > len(header):
+        if len(record) != len(header):
             raise TaskFormatError(
                 path, line, None, f"row has {len(record)} fields, the header has {len(header)}"
             )
-        rows.append(tuple(record) + ("",) * (len(header) - len(record)))
+        rows.append(tuple(record))
     return GoldTable(header, tuple(rows))
 
 

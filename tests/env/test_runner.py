@@ -177,7 +177,7 @@ def test_a_bad_policy_or_a_changed_run_is_refused(world: World, tmp_path: Path) 
         _run(world, tasks, Short(), tmp_path / "x.jsonl")
     evaluate(EvalSpec(width=2), tasks, world.backend(), ScriptedPolicy(), tmp_path / "run",
              policy_info={"name": "scripted"}, progress=False)
-    with pytest.raises(ValueError, match="different spec"):
+    with pytest.raises(ValueError, match=r"different settings: spec\.width \(2 in the folder, 4 now\)"):
         evaluate(EvalSpec(width=4), tasks, world.backend(), ScriptedPolicy(), tmp_path / "run",
                  policy_info={"name": "scripted"}, progress=False)
 

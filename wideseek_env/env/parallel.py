@@ -83,8 +83,9 @@ and ``total_format_errors``. Nothing depends on wall-clock time.
 
 ## Arguments
 
-``world`` (a World, a path to one, or None for the embedded default world), ``split``, ``tasks``
-and ``backend`` (override the world's), ``judge`` (passed to the scorer for ``llm_judge``
+``world`` (a World, a path to one, or None for the embedded default world), ``split`` (the
+world's task split: ``"test"`` by default, as ``wideseek eval`` uses; pass ``split="train"`` to
+train), ``tasks`` and ``backend`` (override the world's), ``judge`` (passed to the scorer for ``llm_judge``
 columns), ``token_counter`` (``str -> int``; default
 :func:`~wideseek_env.env.config.approx_token_count`; each message costs its content plus 4
 tokens), ``render_mode`` ("human" prints, "ansi" returns the text), and every budget of
@@ -123,7 +124,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         self,
         *,
         world: Any = None,
-        split: str = "train",
+        split: str = "test",
         tasks: Sequence[Task] | None = None,
         backend: SearchBackend | None = None,
         judge: Any = None,

@@ -60,6 +60,7 @@ class _Episode:
     prompt_tokens: int = 0
     tokens_reported: bool = True
     prompt_tokens_reported: bool = True
+    finish_reasons: dict[str, list[str | None]] = field(default_factory=dict)
 
     def start(self) -> None:
         options = {"task": self.task}
@@ -87,8 +88,9 @@ class _Episode:
             self.obs["lead"], self.infos["lead"] = obs, info
             self.done = bool(term or trunc)
 
-    def count(self, action: AgentAction) -> None:
+    def count(self, agent: str, action: AgentAction) -> None:
         self.policy_calls += 1
+        self.finish_reasons.setdefault(agent, []).append(action.finish_reason)
         if action.completion_tokens is None:
             self.tokens_reported = False
             text = action.action if isinstance(action.action, str) else str(action.action)
@@ -119,6 +121,7 @@ class _Episode:
                 "format_errors": info.get("format_errors", 0),
                 "tool_errors": info.get("tool_errors", 0),
                 "context_tokens": info.get("context_tokens"),
+                "finish_reasons": self.finish_reasons.get(agent_id, []),
                 "messages": plain(self.obs[agent_id]),
             })
         return {
@@ -144,6 +147,7 @@ class _Episode:
                 "subagents_used": lead.get("subagents_used", 0),
                 "format_errors": format_errors,
                 "tool_errors": tool_errors,
+                "length_cuts": sum(r == "length" for rs in self.finish_reasons.values() for r in rs),
             },
             "agents": agents,
         }
@@ -278,7 +282,7 @@ def _play_round(policy: Policy, running: Iterable[_Episode]) -> None:
         if action.key != req.key:
             raise RuntimeError(f"{type(policy).__name__}.act returned key {action.key!r} where "
                                f"{req.key!r} was expected (same order as the requests)")
-        ep.count(action)
+        ep.count(req.key[2], action)
         per_episode.setdefault(id(ep), {})[req.key[2]] = action.action
     for ep in running:
         if id(ep) in per_episode:
