@@ -18,7 +18,7 @@ What it reads (both shapes, per item):
   ``max_chars`` sends the whole page; it is sliced here.
 
 Batches larger than ``max_batch`` queries are split over several requests. Pooled keep-alive
-connections (one ``requests.Session``, shared by threads), a connect/read timeout per attempt,
+connections (one ``urllib3`` pool, shared by threads), a connect/read timeout per attempt,
 retries with exponential backoff on connection errors, timeouts and 5xx answers. Whatever goes
 wrong -- a refused connection, a 4xx, a body that is not JSON, a result of the wrong shape --
 ends as a :class:`SearchError` naming the server and what was wrong, which the env turns into a
@@ -29,12 +29,12 @@ score from such a world would be wrong).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 
 from wideseek_env.search.base import DamagedWorldError, Hit, Page, SearchError
 
@@ -68,39 +68,42 @@ class HttpSearchBackend:
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_batch = max_batch
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        # urllib3 directly: 0.35 ms of client CPU per request here, where a requests.Session
+        # takes 0.95 ms; with one query per request that bounds a client's queries/s.
+        self.pool = urllib3.PoolManager(num_pools=4, maxsize=pool_size, block=False)
+        self._timeout = urllib3.Timeout(connect=min(timeout_s, 3.0), read=timeout_s)
 
     # ----------------------------------------------------------------------------- transport
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         url = f"{self.base_url}{path}"
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         last = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                r = self.session.request(method, url, json=body,
-                                         timeout=(min(self.timeout_s, 3.0), self.timeout_s))
-            except requests.RequestException as e:  # refused, reset, timed out, bad URL ...
+                r = self.pool.request(method, url, body=data, headers=_HEADERS if data else None,
+                                      timeout=self._timeout, retries=False, redirect=False)
+            except (urllib3.exceptions.HTTPError, OSError) as e:  # refused, reset, timed out ...
                 last = f"{type(e).__name__}: {e}"
-                if not isinstance(e, (requests.ConnectionError, requests.Timeout)):
-                    break  # retrying cannot fix an invalid URL or the like
+                if isinstance(e, urllib3.exceptions.LocationValueError):
+                    break  # retrying cannot fix an invalid URL
                 continue
-            data = _json_or_none(r)
-            if isinstance(data, Mapping) and data.get("world_damaged"):
-                raise DamagedWorldError(f"search server {url}: {data.get('error', 'world damaged')}")
-            if r.status_code in RETRY_STATUS:
-                last = f"HTTP {r.status_code}: {r.text[:200]}"
+            answer = _json_or_none(r.data)
+            if isinstance(answer, Mapping) and answer.get("world_damaged"):
+                raise DamagedWorldError(f"search server {url}: "
+                                        f"{answer.get('error', 'world damaged')}")
+            text = r.data[:200].decode("utf-8", "replace")
+            if r.status in RETRY_STATUS:
+                last = f"HTTP {r.status}: {text}"
                 continue
-            if r.status_code != 200:
-                detail = data.get("error", data) if isinstance(data, Mapping) else r.text[:200]
-                raise SearchError(f"search server {url}: HTTP {r.status_code}: {detail}")
-            if data is None:
+            if r.status != 200:
+                detail = answer.get("error", answer) if isinstance(answer, Mapping) else text
+                raise SearchError(f"search server {url}: HTTP {r.status}: {detail}")
+            if answer is None:
                 raise SearchError(f"search server {url} sent an answer that is not JSON")
-            return data
+            return answer
         raise SearchError(f"search server {url} unavailable after {attempt + 1} attempt(s) "
                           f"({last})")
 
@@ -167,12 +170,15 @@ class HttpSearchBackend:
         return dict(data) if isinstance(data, Mapping) else {}
 
     def close(self) -> None:
-        self.session.close()
+        self.pool.clear()
 
 
-def _json_or_none(r: requests.Response) -> Any:
+_HEADERS = {"Content-Type": "application/json"}
+
+
+def _json_or_none(data: bytes) -> Any:
     try:
-        return r.json()
+        return json.loads(data)
     except ValueError:
         return None
 

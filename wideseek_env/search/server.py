@@ -1,12 +1,13 @@
 """``wideseek serve-search``: the retrieval server (:mod:`.app`) on uvicorn, with worker processes.
 
-Why uvicorn (with its ``httptools`` parser and ``uvloop``) and Starlette: it is the stack that
-Search-R1's own retrieval server and vLLM's OpenAI server run on (through FastAPI, which is
-Starlette), so people who serve retrieval for RL already run and trust it; it parses HTTP/1.1
-(chunked bodies, keep-alive, bad headers) so we do not; and its supervisor runs ``--workers``
-processes that share one listening socket and restarts a worker that dies. Each worker opens the
-world's page store and index memory-mapped, so N workers share one copy in the page cache and
-use N cores where threads of one process would queue on the GIL (snippets are Python).
+Why uvicorn (with its ``httptools`` parser and ``uvloop`` event loop): it is the HTTP server
+that Search-R1's own retrieval server and vLLM's OpenAI server run on (through FastAPI), so people
+who serve retrieval for RL already run and trust it; it parses HTTP/1.1 (chunked bodies,
+keep-alive, malformed headers, a negative ``Content-Length``) so we do not; and its supervisor
+runs ``--workers`` processes that share one listening socket and restarts a worker that dies.
+The app on top is a plain ASGI callable (:mod:`.app`). Each worker opens the world's page store and index
+memory-mapped, so N workers share one copy in the page cache and use N cores, where threads of
+one process would queue on the GIL (snippets are Python).
 
 Hardening beyond uvicorn's defaults: a connection that has not sent a whole request head within
 ``--head-timeout-s`` is closed (uvicorn only times out idle connections *between* requests), and
