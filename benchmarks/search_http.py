@@ -43,7 +43,7 @@ from importlib import metadata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_throughput import make_queries  # noqa: E402
+from search_throughput import make_queries
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = {"single": (1, 10), "env": (5, 3), "batch": (64, 3)}
