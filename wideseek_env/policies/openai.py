@@ -219,7 +219,9 @@ class OpenAIPolicy:
 
     @staticmethod
     def _endpoint(url: str) -> str:
-        url = url.rstrip("/")
+        url = url.strip().rstrip("/")
+        if "://" not in url:  # a bare host:port
+            url = "http://" + url
         if url.endswith("/chat/completions"):
             return url
         if not url.endswith("/v1"):

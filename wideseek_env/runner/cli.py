@@ -177,6 +177,14 @@ def _api_key(env_name: str | None) -> str | None:
 
 def build_policy(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The policy and the settings that identify it (recorded in run.json; no URLs or keys)."""
+    if args.policy != "openai":
+        given = [flag for flag, value in (("--base-url", args.base_url), ("--model", args.model),
+                                          ("--extra-body", args.extra_body)) if value]
+        if given:
+            raise ConfigError(f"{given[0]} only applies to --policy openai (the policy is "
+                              f"{args.policy!r})")
+    if args.policy_kwargs and ":" not in args.policy:
+        raise ConfigError("--policy-kwargs only applies to a MODULE:FACTORY policy")
     if args.policy == "scripted":
         from wideseek_env.policies.scripted import ScriptedPolicy
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -57,22 +58,28 @@ def _summary(card: dict) -> str:
     return "\n".join(lines)
 
 
+def integrity_line(world: Any) -> str:
+    """How the world's files checked out (``World.load`` already refused a damaged one)."""
+    report = world.integrity
+    if report is None or not report.has_checksums:
+        return ("  integrity: structure only (built before checksums were recorded; rebuild to "
+                "record them)")
+    return (f"  integrity: ok, {report.files_checked} files match their SHA-256 in world.json; "
+            f"world id {world.card.get('world_id')}")
+
+
 def run(args: argparse.Namespace) -> int:
     from wideseek_env.worlds.world import World
 
-    if args.world_command == "info":
-        try:
-            world = World.load(args.world)
-        except (FileNotFoundError, ValueError) as e:
-            print(f"wideseek world info: {e}", file=sys.stderr)
-            return 2
+    if args.world_command == "info":  # a damaged world raises: one line, status 2 (cli.main)
+        world = World.load(args.world, verify="full")
         print(json.dumps(world.card, indent=2, ensure_ascii=False) if args.json
-              else _summary(world.card))
+              else _summary(world.card) + "\n" + integrity_line(world))
         return 0
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
     bad = [e for e in engines if e not in ("tantivy", "bm25s")]
     if bad or not engines:
-        print(f"wideseek world build: unknown engine(s) {bad}; use tantivy and/or bm25s",
+        print(f"wideseek world build: error: unknown engine(s) {bad}; use tantivy and/or bm25s",
               file=sys.stderr)
         return 2
     try:
@@ -90,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                                         max_tables=args.max_tables, overwrite=args.overwrite,
                                         progress=not args.quiet)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"wideseek world build: {e}", file=sys.stderr)
+        print(f"wideseek world build: error: {e}", file=sys.stderr)
         return 2
     print(_summary(World.load(path).card))
     return 0
