@@ -196,7 +196,7 @@ def test_eval_and_trace_commands(world_path: Path, tmp_path: Path, capsys) -> No
     assert main(["trace", "show", str(out / "episodes.jsonl"), "--index", "1"]) == 0
     shown = capsys.readouterr().out
     assert "lead [lead" in shown and "end: answer" in shown
-    assert main(["trace", "show", str(out / "episodes.jsonl"), "--index", "99"]) == 1
+    assert main(["trace", "show", str(out / "episodes.jsonl"), "--index", "99"]) == 2
 
 
 @pytest.mark.parametrize("tail", [b"", b'{"task_id": "x", "rep', b"z" * 200_000])
