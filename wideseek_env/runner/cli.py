@@ -119,9 +119,15 @@ def spread(items: Sequence[Any], n: int | None) -> list[Any]:
 
 def resolve_world(arg: str | Path, *, progress: bool = True) -> Path:
     """The folder of ``--world``: ``default`` is the embedded default world (built on first use)."""
-    from wideseek_env.worlds import default_world
+    from wideseek_env.progress import is_terminal
+    from wideseek_env.worlds import cache_root, default_world
 
-    return default_world(progress=progress) if str(arg) == "default" else Path(arg)
+    if str(arg) != "default":
+        return Path(arg)
+    if not is_terminal():  # the builder's bars would fill a log with carriage returns
+        print(f"wideseek: the default world (built once into {cache_root()}, about a minute)",
+              file=sys.stderr, flush=True)
+    return default_world(progress=progress and is_terminal())
 
 
 def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]]:

@@ -332,7 +332,7 @@ def _play_round(policy: Policy, running: Iterable[_Episode]) -> None:
 def _progress(enabled: bool, total: int, desc: str, skipped: int) -> Any:
     if not enabled:
         return None
-    from tqdm import tqdm
+    from wideseek_env.progress import bar
 
     postfix = {"skipped": skipped} if skipped else None
-    return tqdm(total=total, desc=desc, unit="ep", dynamic_ncols=True, postfix=postfix)
+    return bar(total=total, desc=desc, unit="ep", dynamic_ncols=True, postfix=postfix)

@@ -103,8 +103,7 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from ..progress import bar
     from ..tasks import TaskFormatError, load_tasks
     from .judge import JudgeError, OpenAIJudge
     from .scorer import ScoreRecord, aggregate, score_response
@@ -129,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as sink:
-        for entry in tqdm(entries, desc="scoring", unit="answer", disable=args.quiet):
+        for entry in bar(entries, desc="scoring", unit="answer", disable=args.quiet):
             try:
                 record = score_response(
                     tasks[entry["instance_id"]], entry.get("response") or "", judge
