@@ -59,11 +59,40 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 "tests/rl/test_losses_mutants.py")),
     "protocol": (("wideseek_env/env/protocol.py",),
                  ("tests/env/test_protocol.py", "tests/env/test_env.py",
-                  "tests/env/test_policies_openai.py", "tests/env/test_protocol_mutants.py")),
+                  "tests/env/test_engine_mutants.py", "tests/env/test_protocol_mutants.py")),
 }
 
-# (module, stripped source line, change) -> why no test can kill it.
-EQUIVALENT: dict[tuple[str, str, str], str] = {}
+# (module, stripped source line, change) -> why no test can kill it. Checked by reading the
+# code; a line that changes drops out of this list by itself (its text no longer matches).
+_SCORER, _CORE = "wideseek_env/scoring/scorer.py", "wideseek_env/env/core.py"
+_LOSSES, _PROTOCOL = "wideseek_rl/losses.py", "wideseek_env/env/protocol.py"
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    (_SCORER, "if TYPE_CHECKING:", "TYPE_CHECKING -> not (TYPE_CHECKING)"):
+        "a type-only import: importing the judge module at run time changes nothing",
+    (_SCORER, "return 2 * precision * recall / (precision + recall) if precision + recall > "
+              "1e-9 else 0.0", "1e-9 -> 2e-09"):
+        "P + R is 0 or at least 1 / (rows x columns), far above either threshold",
+    (_SCORER, "cell = [1.0] * n_pairs", "1.0 -> 2.0"):
+        "every metric and the judge score in [0, 1], so the first min() gives the same cells",
+    (_SCORER, "perfect = item_p == item_r == item_f == 1.0 and row_p == row_r == row_f == 1.0",
+     "and -> or"):
+        "all items right <=> all rows right, since a row scores the min of its cells",
+    (_CORE, "self.done = False", "False -> True"):
+        "the value set in __init__ is never read: step() refuses to run before reset()",
+    (_CORE, "self.reward = 0.0", "0.0 -> 1.0"):
+        "the reward is read only after the episode ended, when _end_episode has set it",
+    (_CORE, "assert self.task is not None and self.score is not None", "and -> or"):
+        "summary() runs only once both are set; the assert only guards programmer errors",
+    (_LOSSES, "n_pairs = int(pair.max()) + 1 if len(pair) else 0", "0 -> 1"):
+        "only for an empty batch, whose weights are empty either way",
+    (_LOSSES, "objective = torch.where(advantages < 0, torch.maximum(objective, floor), "
+              "objective)", "< -> <="):
+        "at A = 0 the objective and the dual-clip floor are both 0",
+    (_PROTOCOL, "if end < 0:", "< -> <="):
+        "find() starts after '<tool_call>', so end is -1 or at least 11",
+    (_PROTOCOL, "if end < 0:", "0 -> 1"):
+        "find() starts after '<tool_call>', so end is -1 or at least 11",
+}
 
 _SWAPS = {
     "<": ("<=",), "<=": ("<",), ">": (">=",), ">=": (">",), "==": ("!=",), "!=": ("==",),
@@ -123,7 +152,7 @@ def candidates(module: str) -> list[Mutant]:
             continue
         if isinstance(node, ast.Compare):
             left = node.left
-            for op, right in zip(node.ops, node.comparators):
+            for right in node.comparators:
                 names = ("<", "<=", ">", ">=", "==", "!=", "in", "is", "not")
                 found = op_between(left, right, names)
                 if found:

@@ -51,3 +51,11 @@ def test_structured_objects_pass_through() -> None:
     assert parse_structured(FinalMessage("done")) == FinalMessage("done")
     error = parse_structured(["not", "a", "call"])
     assert isinstance(error, FormatError) and error.kind == "shape"
+
+
+def test_parsed_actions_are_read_only() -> None:
+    import dataclasses
+
+    for parsed in (ToolCall("search", {}), FinalMessage("x"), FormatError("json", "bad")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            parsed.kind = "other"  # type: ignore[union-attr]

@@ -86,3 +86,14 @@ def test_advantage_records_are_read_only() -> None:
     adv = group_advantages([1.0, 0.0], ["t", "t"])
     with pytest.raises(dataclasses.FrozenInstanceError):
         adv.groups = 3  # type: ignore[misc]
+
+
+def test_metrics_are_means_per_generated_token() -> None:
+    logp = torch.tensor([[math.log(1.5), math.log(0.5), 0.0]], dtype=torch.float64)
+    mask = torch.tensor([[True, True, False]])
+    _, metrics = policy_loss(logp, torch.zeros_like(logp), torch.tensor([1.0], dtype=torch.float64),
+                             mask, torch.tensor([0]), torch.tensor([0]))
+    assert metrics["tokens"] == 2
+    assert metrics["ratio_mean"] == pytest.approx(1.0)  # (1.5 + 0.5) / 2; the masked 1.0 not counted
+    assert metrics["ratio_max"] == pytest.approx(1.5)
+    assert metrics["clip_high_frac"] == pytest.approx(0.5)
