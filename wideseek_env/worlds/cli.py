@@ -82,20 +82,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"wideseek world build: error: unknown engine(s) {bad}; use tantivy and/or bm25s",
               file=sys.stderr)
         return 2
+    from wideseek_env.progress import is_terminal
+
+    bars = not args.quiet and is_terminal()  # in a log, carriage-return bars pile up
+    if not args.quiet and not bars:
+        print(f"wideseek world build: building {args.out} (no progress bars outside a terminal)",
+              file=sys.stderr, flush=True)
     try:
         if args.source == "default":
             from wideseek_env.worlds.world import build_default_world
 
             path = build_default_world(args.out, seed=args.seed, engines=engines,
                                        max_entities_per_domain=args.max_entities_per_domain,
-                                       overwrite=args.overwrite, progress=not args.quiet)
+                                       overwrite=args.overwrite, progress=bars)
         else:
             from wideseek_env.worlds.sources_hybridqa import build_hybridqa_world, shared_dir
 
             src = args.path or shared_dir() / "hybridqa"
             path = build_hybridqa_world(src, args.out, seed=args.seed, engines=engines,
                                         max_tables=args.max_tables, overwrite=args.overwrite,
-                                        progress=not args.quiet)
+                                        progress=bars)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"wideseek world build: error: {e}", file=sys.stderr)
         return 2
