@@ -32,7 +32,9 @@ def test_eval_in_a_log_has_no_carriage_returns(tmp_path) -> None:
 
     world = build_small_world(tmp_path / "w")
     done = subprocess.run([sys.executable, "-m", "wideseek_env.cli", "eval", "--world",
-                           str(world), "--limit", "3", "--out", str(tmp_path / "run")],
+                           str(world), "--limit", "12", "--out", str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stderr and "width 10: 100%" in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("width 10:")]
+    assert len(lines) <= 3, lines  # the start and the end, not one line per episode

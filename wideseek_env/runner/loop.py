@@ -283,7 +283,7 @@ def run_episodes(
                     f1_sum += record["metrics"]["item_f1"]
                     if bar is not None:
                         bar.update(1)
-                        bar.set_postfix(item_f1=f"{f1_sum / ran:.3f}")
+                        bar.set_postfix(item_f1=f"{f1_sum / ran:.3f}", refresh=False)
     finally:
         if bar is not None:
             bar.close()
