@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -297,7 +298,8 @@ def start_cli(args: list[str], env: dict | None = None) -> tuple[subprocess.Pope
                 return proc, url
         except requests.RequestException:  # the socket listens before the workers serve
             time.sleep(0.1)
-    proc.kill()
+    os.killpg(proc.pid, signal.SIGKILL)  # the supervisor and its workers
+    proc.wait()
     raise AssertionError(f"no server from {line!r}: {proc.stderr.read()[-2000:]}")
 
 
