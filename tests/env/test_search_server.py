@@ -32,8 +32,7 @@ import requests
 
 from wideseek_env.search.base import SearchError
 from wideseek_env.search.server import SearchServer
-from wideseek_env.worlds import World, build_small_world
-from wideseek_env.worlds.builder import BUILDER_VERSION
+from wideseek_env.worlds import World, build_small_world, default_world_path
 
 
 @pytest.fixture(scope="module")
@@ -307,8 +306,7 @@ def start_cli(args: list[str], env: dict | None = None) -> tuple[subprocess.Pope
 def test_cli_with_two_workers_and_the_default_world(world: World, world_dir: Path,
                                                     tmp_path: Path, stop_process_group) -> None:
     # `--world default` resolves through the cache; a small world stands in for the default one.
-    (tmp_path / f"default-v{BUILDER_VERSION}-seed0").symlink_to(world_dir,
-                                                                 target_is_directory=True)
+    default_world_path(tmp_path).symlink_to(world_dir, target_is_directory=True)
     proc, url = start_cli(["--world", "default", "--workers", "2"],
                           env={"WIDESEEK_CACHE": str(tmp_path)})
     try:
