@@ -182,10 +182,13 @@ def test_a_judge_that_is_down_ends_the_run_with_a_resume_hint(world_dir: Path, t
 
 def test_ctrl_c_says_how_to_resume(world_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
+    # A shell's background job ignores SIGINT, and children inherit that: give the child the
+    # default disposition a user's terminal gives it.
     proc = subprocess.Popen(
         [sys.executable, "-m", "wideseek_env.cli", "eval", "--world", str(world_dir),
          "--split", "train", "--repeats", "50", "--episodes-at-once", "1", "--out", str(out),
-         "--no-progress"], stderr=subprocess.PIPE, text=True)
+         "--no-progress"], stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (out / "episodes.jsonl").exists() or not (out / "episodes.jsonl").stat().st_size:
         assert proc.poll() is None and time.monotonic() < deadline
