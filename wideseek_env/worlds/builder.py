@@ -63,6 +63,34 @@ def _cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def index_engines(docs: DocStore, world: Path, engines: Sequence[EngineName], name: str,
+                  progress: bool) -> dict[str, float]:
+    """Build every engine's index over the store into ``world/index``; seconds per engine."""
+    seconds: dict[str, float] = {}
+    for engine in engines:
+        t1 = time.perf_counter()
+        pages = ((i, p.title, p.text) for i, p in enumerate(
+            tqdm(docs, total=len(docs), desc=f"world {name}: {engine} index", unit="page",
+                 disable=not progress, mininterval=2.0)))
+        build_engine(engine, pages, world / "index" / engine)
+        seconds[engine] = round(time.perf_counter() - t1, 2)
+    return seconds
+
+
+def publish(tmp: Path, out_dir: Path, info: dict[str, Any], overwrite: bool) -> None:
+    """Write the card (with every file's checksum, now that all are written) and rename the
+    temporary folder into place: atomic; fails if another build got there first."""
+    info.update(integrity.card_fields(tmp))
+    (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str)
+                                 + "\n", encoding="utf-8")
+    if overwrite and out_dir.exists():
+        shutil.rmtree(out_dir)
+    try:
+        os.rename(tmp, out_dir)
+    except OSError as e:
+        raise FileExistsError(f"{out_dir} appeared while building (a concurrent build?)") from e
+
+
 def isolate_splits(tables: Sequence[SourceTable]) -> tuple[list[SourceTable], set[str]]:
     """Drop training rows whose key is a test entity; return the tables and the test keys."""
     test_keys = {norm_text(r[0]) for t in tables if t.split == "test" for r in t.rows}
@@ -190,14 +218,7 @@ def build_world(
 
         docs = DocStore(tmp / "corpus")
         answer = check_answerability(docs, [t for ts in tasks.values() for t in ts])
-        index_seconds: dict[str, float] = {}
-        for engine in engines:
-            t1 = time.perf_counter()
-            pages = ((i, p.title, p.text) for i, p in enumerate(
-                tqdm(docs, total=len(docs), desc=f"world {name}: {engine} index", unit="page",
-                     disable=not progress)))
-            build_engine(engine, pages, tmp / "index" / engine)
-            index_seconds[engine] = round(time.perf_counter() - t1, 2)
+        index_seconds = index_engines(docs, tmp, engines, name, progress)
         recall = {e: recall_at_k(docs, open_engine(e, tmp / "index" / e),
                                  [t for ts in tasks.values() for t in ts], k=3,
                                  sample=recall_sample, seed=seed) for e in engines}
@@ -233,16 +254,7 @@ def build_world(
                       "peak_rss_mib": round(_peak_rss_mib(), 1)},
             **(card or {}),
         }
-        info.update(integrity.card_fields(tmp))  # every file is written: checksums, world_id
-        (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
-                                     encoding="utf-8")
-        if overwrite and out_dir.exists():
-            shutil.rmtree(out_dir)
-        try:
-            os.rename(tmp, out_dir)  # atomic; fails if another build got there first
-        except OSError as e:
-            raise FileExistsError(f"{out_dir} appeared while building (a concurrent build?)") \
-                from e
+        publish(tmp, out_dir, info, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

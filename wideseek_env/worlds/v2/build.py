@@ -12,8 +12,6 @@ re-derive every gold cell from the pages.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import tempfile
 import time
@@ -24,11 +22,16 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from wideseek_env.search.docstore import DocStore, DocStoreWriter, StoredPage
-from wideseek_env.search.engines import EngineName, build_engine, open_engine
+from wideseek_env.search.engines import EngineName, open_engine
 from wideseek_env.tasks import Task
-from wideseek_env.worlds import integrity
-from wideseek_env.worlds.builder import _cpu_seconds, _peak_rss_mib, recall_at_k
-from wideseek_env.worlds.layout import CARD_FILE, write_tasks
+from wideseek_env.worlds.builder import (
+    _cpu_seconds,
+    _peak_rss_mib,
+    index_engines,
+    publish,
+    recall_at_k,
+)
+from wideseek_env.worlds.layout import write_tasks
 from wideseek_env.worlds.v2.lists import ListWriter
 from wideseek_env.worlds.v2.model import Domain, counterfactual_share
 from wideseek_env.worlds.v2.pages import PageWriter, assign_titles
@@ -148,14 +151,7 @@ def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: in
             raise AnswerabilityError(f"world {name}: the checker could not prove every gold cell "
                                      f"({ {s: a['cell_rate'] for s, a in bad.items()} }); "
                                      f"first failures: {first}")
-        index_seconds: dict[str, float] = {}
-        for engine in engines:
-            t1 = time.perf_counter()
-            pages = ((i, p.title, p.text) for i, p in enumerate(
-                tqdm(docs, total=len(docs), desc=f"world {name}: {engine} index", unit="page",
-                     disable=not progress, mininterval=2.0)))
-            build_engine(engine, pages, tmp / "index" / engine)
-            index_seconds[engine] = round(time.perf_counter() - t1, 2)
+        index_seconds = index_engines(docs, tmp, engines, name, progress)
         everything = [t for ts in tasks.values() for t in ts]
         recall = {e: recall_at_k(docs, open_engine(e, tmp / "index" / e), everything, k=3,
                                  sample=2_000, seed=seed) for e in engines}
@@ -196,16 +192,7 @@ def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: in
                       "peak_rss_mib": round(_peak_rss_mib(), 1)},
             **(card or {}),
         }
-        info.update(integrity.card_fields(tmp))  # every file is written: checksums, world_id
-        (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False,
-                                                default=str) + "\n", encoding="utf-8")
-        if overwrite and out_dir.exists():
-            shutil.rmtree(out_dir)
-        try:
-            os.rename(tmp, out_dir)
-        except OSError as e:
-            raise FileExistsError(f"{out_dir} appeared while building (a concurrent build?)") \
-                from e
+        publish(tmp, out_dir, info, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
