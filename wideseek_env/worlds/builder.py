@@ -77,6 +77,16 @@ def index_engines(docs: DocStore, world: Path, engines: Sequence[EngineName], na
     return seconds
 
 
+def build_cost(t0: float, t_pages: float, index_seconds: dict[str, float],
+               t_figures: float) -> dict[str, Any]:
+    """The card's ``build`` record: wall seconds per phase, CPU seconds and peak memory."""
+    return {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
+            "seconds_figures": round(time.perf_counter() - t_figures, 2),
+            "seconds_total": round(time.perf_counter() - t0, 2),
+            "cpu_seconds_process": round(_cpu_seconds(), 1),
+            "peak_rss_mib": round(_peak_rss_mib(), 1)}
+
+
 def publish(tmp: Path, out_dir: Path, info: dict[str, Any], overwrite: bool) -> None:
     """Write the card (with every file's checksum, now that all are written) and rename the
     temporary folder into place: atomic; fails if another build got there first."""
@@ -247,11 +257,7 @@ def build_world(
                           "train_tasks_with_test_names_dropped": dropped_for_isolation,
                           "checked": "keys and every cell" if isolate_cells else "keys"},
             "answerability": answer, "recall_at_3": recall, "figures": figures,
-            "build": {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
-                      "seconds_figures": round(time.perf_counter() - t_fig, 2),
-                      "seconds_total": round(time.perf_counter() - t0, 2),
-                      "cpu_seconds_process": round(_cpu_seconds(), 1),
-                      "peak_rss_mib": round(_peak_rss_mib(), 1)},
+            "build": build_cost(t0, t_pages, index_seconds, t_fig),
             **(card or {}),
         }
         publish(tmp, out_dir, info, overwrite)

@@ -25,8 +25,7 @@ from wideseek_env.search.docstore import DocStore, DocStoreWriter, StoredPage
 from wideseek_env.search.engines import EngineName, open_engine
 from wideseek_env.tasks import Task
 from wideseek_env.worlds.builder import (
-    _cpu_seconds,
-    _peak_rss_mib,
+    build_cost,
     index_engines,
     publish,
     recall_at_k,
@@ -185,11 +184,7 @@ def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: in
                         "widesearch": ws if ws is not None else "not available "
                         "(../shared/widesearch missing at build time)"},
             "recall_at_3": recall,
-            "build": {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
-                      "seconds_figures": round(time.perf_counter() - t2, 2),
-                      "seconds_total": round(time.perf_counter() - t0, 2),
-                      "cpu_seconds_process": round(_cpu_seconds(), 1),
-                      "peak_rss_mib": round(_peak_rss_mib(), 1)},
+            "build": build_cost(t0, t_pages, index_seconds, t2),
             **(card or {}),
         }
         publish(tmp, out_dir, info, overwrite)
