@@ -87,7 +87,8 @@ class ToyEnvSpec:
 
 @dataclass(frozen=True)
 class WideSeekEnvSpec:
-    """WideSeekEnv over a built world (the embedded default world when `world` is None)."""
+    """WideSeekEnv over a built world (the embedded default world when `world` is None), or over
+    task files (`train_tasks`, `eval_tasks`) with a world or a search server as the corpus."""
 
     world: str | None = None
     """Path of a built world, or 'default' / 'default-easy' (the default world's tiers, built
@@ -96,11 +97,34 @@ class WideSeekEnvSpec:
     """Split whose tasks are trained on."""
     eval_split: str = "test"
     """Split whose tasks are evaluated."""
+    task_set: Literal["width", "depth", "hybrid"] = "width"
+    """The world's tasks: width (tables), depth (QA) or hybrid (both)."""
+    depth_share: float | None = None
+    """Share of QA tasks in the training stream (0..1; tasks of both kinds are drawn without
+    repeats to reach it); None: every task of the task set or file as it comes."""
+    train_tasks: str | None = None
+    """A task file to train on instead of the world's split (any format of
+    `wideseek_env.taskfiles`: WideSearch, WideSeek-R1's width/depth/hybrid/test records)."""
+    eval_tasks: str | None = None
+    """A task file to evaluate on instead of the world's split."""
+    search_url: str | None = None
+    """A retrieval server (`wideseek serve-search` or Search-R1-style) as the corpus instead of
+    the world's local index."""
+    seed: int = 0
+    """Seed of the hybrid mix (`depth_share`)."""
     config: EnvConfig = field(default_factory=EnvConfig)
     """Budgets and switches of the env (width, turns, context, tools, reward)."""
     token_counter: Literal["tokenizer", "approx"] = "tokenizer"
     """Count context tokens exactly as the engine sees them (the policy's chat template and
     tokenizer), or with the env's fast estimate."""
+
+    def __post_init__(self) -> None:
+        if self.depth_share is not None and not 0.0 <= self.depth_share <= 1.0:
+            raise ValueError(f"env.depth-share must be within [0, 1], got {self.depth_share}")
+        if self.depth_share is not None and self.train_tasks is None and \
+                self.task_set != "hybrid":
+            raise ValueError("env.depth-share mixes table and QA tasks: set env.task-set hybrid "
+                             "(or give a hybrid env.train-tasks file)")
 
     def _world(self) -> Any:
         from wideseek_env.worlds import resolve_world
@@ -121,13 +145,23 @@ class WideSeekEnvSpec:
         config = self.config
         if max_context_tokens is not None:
             config = replace(config, max_context_tokens=max_context_tokens)
-        return WideSeekEnv(world=self._world(), split=self._split(split), config=config,
+        return WideSeekEnv(tasks=_spec_tasks(self, split), backend=self._backend(), config=config,
                            token_counter=counter,
                            context_counter=context_counter if self.token_counter == "tokenizer"
                            else None)
 
     def task_options(self, split: str) -> list[dict[str, Any]]:
-        return [{"task_id": t.instance_id} for t in self._world().tasks(self._split(split))]
+        tasks = _spec_tasks(self, split)
+        if self.depth_share is not None and split == "train":
+            from wideseek_env.taskfiles import mix_tasks, split_by_kind
+
+            tasks = tuple(mix_tasks(*split_by_kind(list(tasks)), self.depth_share, self.seed))
+        return [{"task_id": t.instance_id} for t in tasks]
+
+    def _backend(self) -> Any:
+        if self.search_url:
+            return _http_backend(self.search_url)
+        return self._world().backend()
 
     def _split(self, split: str) -> str:
         return {"train": self.train_split, "eval": self.eval_split}.get(split, split)
@@ -146,9 +180,28 @@ class SingleSeekEnvSpec(WideSeekEnvSpec):
     """Budgets and switches of the env; the lead (the single agent) has no delegate tool."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if "delegate" in self.config.lead_tools:
             raise ValueError("SingleSeekEnvSpec: the single agent cannot delegate (drop "
                              "'delegate' from env.config.lead-tools, or use the WideSeek env)")
+
+
+@functools.lru_cache(maxsize=16)
+def _spec_tasks(spec: WideSeekEnvSpec, split: str) -> tuple[Any, ...]:
+    """The tasks of `split` of a spec (from its task file or its world), read once."""
+    path = spec.train_tasks if split == "train" else spec.eval_tasks if split == "eval" else None
+    if path is not None:
+        from wideseek_env.taskfiles import load_task_file
+
+        return tuple(load_task_file(path))
+    return tuple(spec._world().tasks(spec._split(split), task_set=spec.task_set))
+
+
+@functools.lru_cache(maxsize=8)
+def _http_backend(url: str) -> Any:
+    from wideseek_env.search.http import HttpSearchBackend
+
+    return HttpSearchBackend(url)
 
 
 @functools.lru_cache(maxsize=8)

@@ -143,6 +143,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         context_counter: ContextCounter | None = None,
         render_mode: str | None = None,
         config: EnvConfig | None = None,
+        reader: Any = None,
         **budgets: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -153,7 +154,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         self.render_mode = render_mode
         self.tasks, backend = resolve_sources(world, split, tasks, backend)
         self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter,
-                              context_counter=context_counter)
+                              context_counter=context_counter, reader=reader)
         self.possible_agents = ["lead", *self._engine.subagent_ids]
         self.agents: list[str] = []
         self._obs_space = ConversationSpace()
@@ -161,7 +162,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         self._action_spaces = {
             a: ActionSpace(eng.lead_role if a == "lead" else "subagent",
                            eng.role_tools[eng.lead_role if a == "lead" else "subagent"],
-                           max_items=eng.max_items)
+                           max_items=eng.max_items, profile=eng.profile)
             for a in self.possible_agents
         }
         self.observation_spaces = dict.fromkeys(self.possible_agents, self._obs_space)

@@ -19,6 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from wideseek_env.runner.sources import (
+    add_interface_args,
+    add_task_args,
+    build_reader,
+    load_task_source,
+)
+
 POLICIES = ("scripted", "openai", "random")
 
 
@@ -38,11 +45,13 @@ def add_world_args(p: argparse.ArgumentParser) -> None:
                    help="run only this task (repeatable)")
     g.add_argument("--search-url", default=None,
                    help="use a retrieval server (`wideseek serve-search`) instead of the local index")
+    add_task_args(g)
 
 
 def add_policy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", choices=POLICIES, default="scripted",
                    help="who plays the agents (default scripted)")
+    add_interface_args(p)
     g = p.add_argument_group("scripted / random policy")
     g.add_argument("--entities-per-subtask", type=int, default=2,
                    help="scripted lead: entities per subagent (default 2)")
@@ -100,9 +109,11 @@ def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]
     """Tasks, search backend and a description of the world, from the world options."""
     from wideseek_env.worlds import World, resolve_world
 
+    if args.tasks is not None:
+        return load_task_source(args)
     path = resolve_world(args.world, progress=not args.no_progress)
     world = World.load(path)
-    tasks = world.tasks(args.split)
+    tasks = world.tasks(args.split, task_set=args.task_set)
     if args.task_id:
         by_id = {t.instance_id: t for t in tasks}
         missing = [t for t in args.task_id if t not in by_id]
@@ -118,6 +129,8 @@ def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]
         backend = world.backend()
     info = {"name": world.name, "path": str(path), "split": args.split, "tasks": len(tasks),
             "source": world.card.get("source")}
+    if args.task_set != "width":
+        info["task_set"] = args.task_set
     return tasks, backend, info
 
 
@@ -194,12 +207,13 @@ def run(args: argparse.Namespace) -> int:
         mode="single" if args.single_agent else "multi", width=args.width,
         lead_max_turns=args.lead_turns, subagent_max_turns=args.subagent_turns,
         max_turns=args.turns, max_context_tokens=args.max_context_tokens,
-        tools_in_prompt=tools_in_prompt(args), repeats=args.repeats, seed=args.seed)
+        tools_in_prompt=tools_in_prompt(args), repeats=args.repeats, seed=args.seed,
+        interface=args.interface, reward=args.reward)
     try:
         summary = evaluate(spec, tasks, backend, policy, args.out, policy_info=policy_info,
                            world_info=world_info, judge=build_judge(args),
                            episodes_at_once=args.episodes_at_once, progress=not args.no_progress,
-                           explain=not args.no_explain)
+                           explain=not args.no_explain, reader=build_reader(args))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -213,13 +227,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    s, c = summary["scores"], summary["cost_per_episode"]
-    n = int(s["runs_per_task"])
-    lines = [
-        f"{int(s['tasks'])} tasks x {n} repeat(s) = {int(s['runs'])} episodes",
-        f"item F1   avg@{n} {s['item_f1_avg@n']:.4f}   max@{n} {s['item_f1_max@n']:.4f}",
-        f"row F1    avg@{n} {s['row_f1_avg@n']:.4f}   max@{n} {s['row_f1_max@n']:.4f}",
-        f"success   avg@{n} {s['success_avg@n']:.4f}   pass@{n} {s['success_pass@n']:.4f}",
+    s, c, q = summary["scores"], summary["cost_per_episode"], summary.get("qa_scores")
+    lines = []
+    if s is not None:
+        n = int(s["runs_per_task"])
+        lines += [
+            f"{int(s['tasks'])} table tasks x {n} repeat(s) = {int(s['runs'])} episodes",
+            f"item F1   avg@{n} {s['item_f1_avg@n']:.4f}   max@{n} {s['item_f1_max@n']:.4f}",
+            f"row F1    avg@{n} {s['row_f1_avg@n']:.4f}   max@{n} {s['row_f1_max@n']:.4f}",
+            f"success   avg@{n} {s['success_avg@n']:.4f}   pass@{n} {s['success_pass@n']:.4f}",
+        ]
+    if q is not None:
+        n = int(q["runs_per_task"])
+        lines += [
+            f"{int(q['tasks'])} QA tasks x {n} repeat(s) = {int(q['runs'])} episodes",
+            f"accuracy  avg@{n} {q['accuracy_avg@n']:.4f}   pass@{n} {q['accuracy_pass@n']:.4f}"
+            f"   (exact match {q['exact_match_avg@n']:.4f}, token F1 {q['token_f1_avg@n']:.4f})",
+        ]
+    lines += [
         "per episode: " + ", ".join(
             f"{k} {v:.1f}" for k, v in c.items() if isinstance(v, (int, float)) and not isinstance(v, bool)),
     ]
