@@ -186,7 +186,7 @@ def _table_task(record: Mapping[str, Any], iid: str, path: Path, line: int | Non
     if unique is not None:
         unique = _names(unique, path, line, prefix + "unique_columns")
     ev = _normalised_evaluation(record.get("evaluation"), path, line, prefix)
-    if unique is None and isinstance(ev, Mapping) and "unique_columns" not in ev:
+    if unique is None and not (isinstance(ev, Mapping) and "unique_columns" in ev):
         raise TaskFormatError(path, line, prefix + "unique_columns",
                               "missing (a table task needs its key columns)")
     try:
