@@ -112,6 +112,20 @@ class WideSeekEnvSpec:
     the world's local index."""
     seed: int = 0
     """Seed of the hybrid mix (`depth_share`)."""
+    judge_url: str | None = None
+    """An OpenAI-compatible judge: QA answers are rewarded by its correct/incorrect verdict and
+    `llm_judge` columns by its cell scores (without one: exact match)."""
+    judge_model: str | None = None
+    """The judge's model name."""
+    judge_api_key_env: str | None = None
+    """Environment variable holding the judge's bearer token."""
+    reader_url: str | None = None
+    """An OpenAI-compatible reader: `access` returns its summary of each page for
+    `info_to_extract` (needs `config.interface = "paper"`); None: raw page text."""
+    reader_model: str | None = None
+    """The reader's model name."""
+    reader_api_key_env: str | None = None
+    """Environment variable holding the reader's bearer token."""
     config: EnvConfig = field(default_factory=EnvConfig)
     """Budgets and switches of the env (width, turns, context, tools, reward)."""
     token_counter: Literal["tokenizer", "approx"] = "tokenizer"
@@ -125,6 +139,12 @@ class WideSeekEnvSpec:
                 self.task_set != "hybrid":
             raise ValueError("env.depth-share mixes table and QA tasks: set env.task-set hybrid "
                              "(or give a hybrid env.train-tasks file)")
+        for kind in ("judge", "reader"):
+            if (getattr(self, f"{kind}_url") is None) != (getattr(self, f"{kind}_model") is None):
+                raise ValueError(f"env.{kind}-url and env.{kind}-model go together")
+        if self.reader_url is not None and self.config.interface != "paper":
+            raise ValueError("env.reader-url needs env.config.interface paper (only the paper's "
+                             "access calls say what to extract from a page)")
 
     def _world(self) -> Any:
         from wideseek_env.worlds import resolve_world
@@ -148,7 +168,7 @@ class WideSeekEnvSpec:
         return WideSeekEnv(tasks=_spec_tasks(self, split), backend=self._backend(), config=config,
                            token_counter=counter,
                            context_counter=context_counter if self.token_counter == "tokenizer"
-                           else None)
+                           else None, judge=_judge(self), reader=_reader(self))
 
     def task_options(self, split: str) -> list[dict[str, Any]]:
         tasks = _spec_tasks(self, split)
@@ -195,6 +215,25 @@ def _spec_tasks(spec: WideSeekEnvSpec, split: str) -> tuple[Any, ...]:
 
         return tuple(load_task_file(path))
     return tuple(spec._world().tasks(spec._split(split), task_set=spec.task_set))
+
+
+def _judge(spec: WideSeekEnvSpec) -> Any:
+    if spec.judge_url is None:
+        return None
+    import os
+
+    from wideseek_env.scoring.judge import OpenAIJudge
+
+    key = os.environ.get(spec.judge_api_key_env) if spec.judge_api_key_env else None
+    return OpenAIJudge(spec.judge_url, str(spec.judge_model), api_key=key or None)
+
+
+def _reader(spec: WideSeekEnvSpec) -> Any:
+    if spec.reader_url is None:
+        return None
+    from wideseek_env.search.reader import PageReader
+
+    return PageReader(spec.reader_url, str(spec.reader_model), api_key_env=spec.reader_api_key_env)
 
 
 @functools.lru_cache(maxsize=8)

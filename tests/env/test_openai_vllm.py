@@ -218,3 +218,21 @@ def test_access_summaries_from_a_real_reader(server: str) -> None:
         {"url": url, "info_to_extract": "the length"}]}}})
     assert "Error: the page could not be summarised: access summary: HTTP 404" in obs["sub_0"][-1]["content"]
     assert infos["sub_0"]["tool_errors"] == 1 and bad.requests == 1 and env.agents
+
+
+@pytest.mark.parametrize(("verdict", "answer", "correct", "exact"), [
+    ("Correct", "\\boxed{Lake Orun}", 1.0, 0.0), ("Incorrect", "\\boxed{Gulf of Tessar}", 0.0, 1.0)])
+def test_qa_answers_judged_by_a_real_server(server: str, verdict: str, answer: str,
+                                            correct: float, exact: float) -> None:
+    """A judge endpoint's verdict is the QA score (the paper's judge); "Incorrect" is no
+    "correct". The tiny model is steered to each verdict; exact match is reported beside it."""
+    from wideseek_env.qa import qa_task
+    from wideseek_env.scoring.judge import OpenAIJudge
+    from wideseek_env.scoring.qa import score_qa
+
+    judge = OpenAIJudge(server, "tiny", max_tokens=8,
+                        extra_body={"structured_outputs": {"regex": verdict}})
+    task = qa_task("q", "Where does the Amberflow river end?", ["Gulf of Tessar"])
+    score = score_qa(task, answer, judge)
+    assert (score.correct, score.exact_match, score.judged) == (correct, exact, True)
+    assert judge.stats.requests == 1

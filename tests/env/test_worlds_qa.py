@@ -114,8 +114,10 @@ def test_hybridqa_dev_questions_and_their_tables_held_out(tmp_path: Path) -> Non
         all_asked = {json.loads(line)["table_id"] for line in f}
     trained = {uid for t in w.tasks("train") for uid in t.meta["tables"]}
     assert not trained & all_asked and asked <= all_asked  # no training task over their tables
-    with pytest.raises(FileNotFoundError):
-        w.tasks("train", task_set="depth")
+    generated = w.tasks("train", task_set="depth")  # training QA: cells of training tables
+    assert len(generated) == 40 and w.card["qa"]["train"]["task_rate"] == 1.0
+    assert {t.meta["table_id"] for t in generated}.isdisjoint(all_asked)
+    assert {t.meta["hops"] for t in generated} == {1, 2}
 
 
 def _eval(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[dict, str]:

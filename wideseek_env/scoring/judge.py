@@ -145,6 +145,8 @@ class OpenAIJudge:
     backoff_s: float = 0.5
     max_tokens: int = 4096
     stats: JudgeStats = field(default_factory=JudgeStats)
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    """Merged into every request (e.g. ``{"chat_template_kwargs": {"enable_thinking": False}}``)."""
 
     def __post_init__(self) -> None:
         url = self.base_url.rstrip("/")
@@ -165,6 +167,7 @@ class OpenAIJudge:
             "messages": [{"role": "user", "content": prompt}],
             "temperature": 0.0,
             "max_tokens": self.max_tokens,
+            **self.extra_body,
         }
         last_error = "no attempt"
         for attempt in range(self.max_retries + 1):

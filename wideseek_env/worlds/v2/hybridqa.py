@@ -173,6 +173,7 @@ class HybridQAContent:
         self.tables = read_tables(self.path, self.passages, max_tables, self.held_out)
         self.qa_dropped: dict[str, int] = {}
         self.max_other_pages = max_other_pages
+        self.max_tables = max_tables
         self.passage_url = {ln: _url("passage", ln) for t in self.tables for ln in t.links if ln}
 
     # -- pages -----------------------------------------------------------------------------
@@ -194,10 +195,12 @@ class HybridQAContent:
         return rest if self.max_other_pages is None else rest[: self.max_other_pages]
 
     def qa_tasks(self, name: str) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
-        """HybridQA's dev questions over this world (:mod:`.qa_hybridqa`)."""
-        from wideseek_env.worlds.v2.qa_hybridqa import hybridqa_qa
+        """Generated questions over the training tables, HybridQA's dev questions over the test
+        tables (:mod:`.qa_hybridqa`)."""
+        from wideseek_env.worlds.v2.qa_hybridqa import QA_TASKS, generated_qa, hybridqa_qa
 
-        return hybridqa_qa(self, name)
+        want = QA_TASKS["train"] if self.max_tables is None else 40
+        return {"train": generated_qa(self, name, want), **hybridqa_qa(self, name)}
 
     def article_page(self, t: Table) -> StoredPage:
         lines = [t.intro or t.article, "", f"{t.section}:", "| " + " | ".join(t.headers) + " |",

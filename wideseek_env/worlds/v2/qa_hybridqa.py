@@ -10,6 +10,11 @@ provenance records the page and the exact words; :func:`~.qa.check_qa` re-reads 
 Held out: the article of every table a dev question points at goes to the test split (with all
 its tables), so no training task of the world is built from a table a test question asks about
 (:func:`question_tables` feeds :func:`~.hybridqa.read_tables`).
+
+Training QA tasks are generated from the training tables (:func:`generated_qa`): a cell of a row
+("In the Draft table of 1948 NFL Draft, what is the College of Bob Smith?"), read on the article
+page (one hop) or, for a cell the article leaves blank, in the row's linked passage (two hops:
+the article's link line, then the passage's words).
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import random
+
 from wideseek_env.qa import qa_task
-from wideseek_env.worlds.v2.qa import QAItem
+from wideseek_env.worlds.v2.qa import QA_TASKS, QAItem
 
 QUESTIONS_FILE = "questions_dev.jsonl.gz"
 
@@ -98,3 +105,41 @@ def hybridqa_qa(content: Any, name: str) -> dict[str, list[QAItem]]:
              "answer_sources": [steps[-1]], "table_id": t.uid}))
     content.qa_dropped = dropped
     return {"test": made}
+
+
+def generated_qa(content: Any, name: str, want: int) -> list[QAItem]:
+    """``want`` questions about cells of the training tables, answerable by construction."""
+    from wideseek_env.worlds.v2.hybridqa import _title
+
+    rng = random.Random(f"{content.seed}:v2:hybridqa:qa")
+    tables = [t for t in content.tables if t.split == "train"]
+    rng.shuffle(tables)
+    made: list[QAItem] = []
+    seen: set[str] = set()
+    for t in tables * 3:  # a few questions per table when the tables are few
+        if len(made) >= want:
+            break
+        cells = [(i, j) for i, row in enumerate(t.rows) for j in range(1, len(t.headers))
+                 if row[j] and row[0] and len(row[j]) >= 2]
+        if not cells:
+            continue
+        i, j = rng.choice(cells)
+        key, value = t.rows[i][0].replace("|", "/"), t.rows[i][j].replace("|", "/")
+        q = f"In the {t.section} table of {t.article}, what is the {t.headers[j]} of {key}?"
+        if q in seen:
+            continue
+        seen.add(q)
+        if (i, j) in t.stated:  # blank in the article: the row's passage states it
+            link = t.links[i]
+            steps = [[t.url, _title(link)], [content.passage_url[link], t.stated[(i, j)]]]
+            answers = list(dict.fromkeys([t.stated[(i, j)], value]))
+        else:
+            steps, answers = [[t.url, value]], [value]
+        iid = f"{name}-train-qa-{len(made):05d}"
+        made.append((qa_task(iid, q, answers, meta={
+            "world": name, "split": "train", "source": "hybridqa-generated", "table_id": t.uid,
+            "hops": len(steps)}),
+            {"instance_id": iid, "hops": len(steps), "steps": steps,
+             "answer_sources": [steps[-1]] + ([[t.url, value]] if len(steps) == 1 else []),
+             "table_id": t.uid}))
+    return made
