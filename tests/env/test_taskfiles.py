@@ -164,3 +164,20 @@ def test_mix_by_depth_share() -> None:
         mix_tasks(table, qa, 1.5)
     with pytest.raises(ValueError, match="needs QA tasks"):
         mix_tasks(table, [], 0.5)
+
+
+def test_wideseek_score_scores_qa_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wideseek_env.cli import main
+
+    tasks = jsonl(tmp_path / "hybrid.jsonl", [WIDTH, DEPTH_STR, DEPTH_LIST])
+    answers = jsonl(tmp_path / "answers.jsonl", [
+        {"instance_id": "depth_00001", "response": "\\boxed{william shakespeare}"},
+        {"instance_id": "depth_00002", "response": "The Loire."},
+        {"instance_id": "width_00001", "response": f"```markdown\n{MD}\n```"}])
+    assert main(["score", "--tasks", str(tasks), "--responses", str(answers), "--out",
+                 str(tmp_path / "out.jsonl"), "--quiet"]) == 0
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [o.get("correct") for o in out[:2]] == [1.0, 0.0] and out[1]["parse_ok"] is False
+    assert out[2]["item_f1"] == 1.0
+    printed = capsys.readouterr().out
+    assert "scored 2 QA answers over 2 tasks" in printed and "accuracy 0.5000" in printed

@@ -197,7 +197,8 @@ class HybridQAContent:
     def qa_tasks(self, name: str) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
         """Generated questions over the training tables, HybridQA's dev questions over the test
         tables (:mod:`.qa_hybridqa`)."""
-        from wideseek_env.worlds.v2.qa_hybridqa import QA_TASKS, generated_qa, hybridqa_qa
+        from wideseek_env.worlds.v2.qa import QA_TASKS
+        from wideseek_env.worlds.v2.qa_hybridqa import generated_qa, hybridqa_qa
 
         want = QA_TASKS["train"] if self.max_tables is None else 40
         return {"train": generated_qa(self, name, want), **hybridqa_qa(self, name)}

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 from typing import Any
 
-import random
-
 from wideseek_env.qa import qa_task
-from wideseek_env.worlds.v2.qa import QA_TASKS, QAItem
+from wideseek_env.worlds.v2.qa import QAItem
 
 QUESTIONS_FILE = "questions_dev.jsonl.gz"
 
