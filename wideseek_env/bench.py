@@ -131,14 +131,24 @@ def run_bench(kind: Kind, values: Sequence[int], args: argparse.Namespace, out: 
               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Evaluate every width (or turn budget) into ``out/<width|turns>_<value>``, write the results
     files into ``out`` and return the records and the run's description."""
-    from wideseek_env.runner.cli import build_judge, build_policy, load_world, tools_in_prompt
+    from wideseek_env.policies.openai import PolicyError
+    from wideseek_env.runner.cli import (
+        build_judge,
+        build_policy,
+        checking_inputs,
+        load_world,
+        resumable,
+        tools_in_prompt,
+    )
     from wideseek_env.runner.evaluate import EvalSpec, environment_info, evaluate
     from wideseek_env.runner.sources import build_reader
+    from wideseek_env.scoring.judge import JudgeError
 
-    tasks, backend, world_info = load_world(args)
-    policy, policy_info = build_policy(args)
-    judge = build_judge(args)
-    reader = build_reader(args)
+    with checking_inputs():  # a bad setting is one line, before anything is written
+        tasks, backend, world_info = load_world(args)
+        judge = build_judge(args)
+        reader = build_reader(args)
+        policy, policy_info = build_policy(args)
     records = []
     t0 = time.perf_counter()
     try:
@@ -152,11 +162,14 @@ def run_bench(kind: Kind, values: Sequence[int], args: argparse.Namespace, out: 
                 repeats=args.repeats, seed=args.seed, interface=args.interface,
                 reward=args.reward)
             sub = out / f"{X_KEY[kind]}_{value}"
-            summary = evaluate(spec, tasks, backend, policy, sub, policy_info=policy_info,
-                               world_info=world_info, judge=judge,
-                               episodes_at_once=args.episodes_at_once,
-                               progress=not args.no_progress, explain=not args.no_explain,
-                               reader=reader)
+            try:
+                summary = evaluate(spec, tasks, backend, policy, sub, policy_info=policy_info,
+                                   world_info=world_info, judge=judge,
+                                   episodes_at_once=args.episodes_at_once,
+                                   progress=not args.no_progress, explain=not args.no_explain,
+                                   reader=reader)
+            except (JudgeError, PolicyError) as err:  # a server failed mid-run
+                raise resumable(err, out) from err
             record = point_record(kind, value, summary)
             if not args.no_view:
                 from wideseek_env.viewer import write_view

@@ -184,11 +184,13 @@ def _agent_block(agent: Mapping[str, Any], indent: str, max_chars: int) -> Itera
     yield None, (f"{indent}{agent['id']} [{agent.get('role', '?')}, {agent.get('turns', '?')}/"
                  f"{agent.get('max_turns', '?')} turns, {status}]")
     turn = 0
+    reasons = agent.get("finish_reasons") or []
     for msg in agent.get("messages", [])[1:]:  # the system prompt is the same for every agent
         role = msg.get("role")
         if role == "assistant":
             turn += 1
-            label = f"turn {turn}"
+            cut = turn <= len(reasons) and reasons[turn - 1] == "length"
+            label = f"turn {turn}" + (" (cut at the token limit)" if cut else "")
         elif role == "tool":
             label = f"← {msg.get('name', 'tool')}"
         else:
@@ -269,8 +271,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     records = read_traces(args.file)
     if not records:
-        print(f"{args.file}: no complete episodes", file=sys.stderr)
-        return 1
+        print(f"wideseek trace show: error: {args.file}: no complete episodes", file=sys.stderr)
+        return 2
     if args.list:
         for i, r in enumerate(records):
             m = r.get("metrics", {})
@@ -281,13 +283,15 @@ def run(args: argparse.Namespace) -> int:
     if args.task_id is not None:
         found = [r for r in records if r.get("task_id") == args.task_id and r.get("repeat") == args.repeat]
         if not found:
-            print(f"{args.file}: no episode of task {args.task_id!r} repeat {args.repeat}", file=sys.stderr)
-            return 1
+            print(f"wideseek trace show: error: {args.file}: no episode of task {args.task_id!r} "
+                  f"repeat {args.repeat}", file=sys.stderr)
+            return 2
         record = found[0]
     else:
         if not -len(records) <= args.index < len(records):
-            print(f"{args.file}: --index {args.index} out of range (0..{len(records) - 1})", file=sys.stderr)
-            return 1
+            print(f"wideseek trace show: error: {args.file}: --index {args.index} out of range "
+                  f"(0..{len(records) - 1})", file=sys.stderr)
+            return 2
         record = records[args.index]
     print(render_episode(record, args.max_chars))
     if args.diff:

@@ -24,7 +24,7 @@ from wideseek_env.env import prompts_paper as P  # noqa: E402
 from wideseek_env.env.protocol import ToolCall, format_tool_call, parse_action  # noqa: E402
 from wideseek_env.env.toy import toy_backend, toy_tasks  # noqa: E402
 from wideseek_env.policies.base import AgentAction, AgentRequest  # noqa: E402
-from wideseek_env.policies.openai import OpenAIPolicy  # noqa: E402
+from wideseek_env.policies.openai import OpenAIPolicy, PolicyError  # noqa: E402
 from wideseek_env.runner import EvalSpec, evaluate  # noqa: E402
 from wideseek_env.trace import read_traces  # noqa: E402
 
@@ -130,6 +130,16 @@ def test_an_episode_through_the_runner_on_a_real_server(server: str, tmp_path: P
     assert cost["tokens_estimated"] is False and cost["generated_tokens"] > 10
     assert cost["prompt_tokens"] > 100 and cost["policy_calls"] == cost["total_turns"]
     assert summary["episodes"] == 1
+
+
+def test_server_check_on_a_real_server(server: str) -> None:
+    """The one-time check against real vLLM: the model is listed, the tiny model's template
+    renders tools (its prompt grows with them), and a wrong model name is refused."""
+    with OpenAIPolicy(server, "tiny", max_tokens=8) as policy:
+        assert policy.check_server() == []
+    with pytest.raises(PolicyError, match=r"'qwen' is not served .*\['tiny'\]"), \
+            OpenAIPolicy(server, "qwen") as wrong:
+        wrong.check_server()
 
 
 # ---------------------------------------------------------------- the paper's interface

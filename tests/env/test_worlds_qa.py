@@ -6,6 +6,7 @@ episodes in the paper's interface."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -183,8 +184,10 @@ def test_eval_on_a_task_file_over_a_search_server(world: World, tmp_path: Path,
 def test_task_file_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     file = tmp_path / "bad.jsonl"
     file.write_text('{"question": "q", "answer": ["a"], "is_markdown": 1}\n', encoding="utf-8")
-    with pytest.raises(SystemExit, match=r"error: --tasks: .*bad.jsonl:1: field 'is_markdown'"):
-        main(["eval", "--tasks", str(file), "--world", "x", "--out", str(tmp_path / "r")])
+    assert main(["eval", "--tasks", str(file), "--world", "x", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and re.search(r"error: .*bad.jsonl:1: field 'is_markdown'", err), err
+    assert not (tmp_path / "r").exists()  # nothing written
 
 
 def test_the_scripted_baseline_plays_the_paper_interface(world: World, tmp_path: Path) -> None:

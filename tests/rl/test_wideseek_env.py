@@ -90,6 +90,26 @@ def test_wideseek_env_spec_over_a_small_world(tmp_path, tiny_tokenizer):
     assert env.config == CONFIG
 
 
+def test_the_learner_runs_on_both_world_tiers(tiny_engine, tiny_tokenizer, tmp_path):
+    """The trainer's env spec over a small world of each tier: one rollout group and its
+    sequences (the learner does not care which generator made the world)."""
+    from wideseek_env.worlds import build_small_world
+
+    for tier in ("easy", "v2"):
+        world = build_small_world(tmp_path / tier, tier=tier)
+        spec = WideSeekEnvSpec(world=str(world), config=CONFIG)
+        options = spec.task_options("eval")
+        assert options, tier
+        policy = LLMPolicy(tiny_engine, tiny_tokenizer, SamplingParams(max_new_tokens=8),
+                           max_context_tokens=4096)
+        policy.set_seed(0)
+        episodes = RolloutRunner(lambda s=spec: s.make("eval", tiny_tokenizer), policy).run(
+            options[:1], group_size=2, seed=0)
+        assert len(episodes) == 2 and all(0.0 <= e.score <= 1.0 for e in episodes)
+        rows = build_sequences(episodes, [0.5, -0.5])
+        assert sum(r.n_generated for r in rows) == sum(e.n_generated for e in episodes)
+
+
 def test_a_paper_interface_episode_through_env_policy_and_credit(tiny_tokenizer, replay_engine):
     """The learner's policy under the paper's interface: its tool schemas in the prompt, the
     paper's call format parsed from generated tokens, the ```markdown answer, the paper's reward

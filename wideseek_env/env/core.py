@@ -153,6 +153,9 @@ class Engine:
         self._check_ids(actions)
         acting = [st for st in self.live if st.needs_action and actions.get(st.agent_id) is not None]
         if not acting:
+            if self.lead_role == "single":
+                raise ValueError("step() got no action (None); give the agent's completion text "
+                                 "or a tool call")
             waiting = [st.agent_id for st in self.live if st.needs_action]
             raise ValueError(f"step() got no action for any agent that needs one (waiting: {waiting})")
 
@@ -208,7 +211,8 @@ class Engine:
         """Raise for programmer errors before anything changes, so a bad call leaves no trace."""
         for agent_id, action in actions.items():
             if action is not None and not isinstance(action, (str, Mapping, ToolCall, FinalMessage)):
-                raise TypeError(f"action of {agent_id!r}: an action is a str (completion text) or a "
+                who = "the agent" if self.lead_role == "single" else repr(agent_id)
+                raise TypeError(f"action of {who}: an action is a str (completion text) or a "
                                 f'mapping {{"name": ..., "arguments": {{...}}}}, got '
                                 f"{type(action).__name__}")
             st = self.states.get(agent_id)

@@ -91,8 +91,9 @@ time.
 
 ## Arguments
 
-``world`` (a World, a path to one, or None for the embedded default world), ``split``, ``tasks``
-and ``backend`` (override the world's), ``judge`` (passed to the scorer for ``llm_judge``
+``world`` (a World, a path to one, or None for the embedded default world), ``split`` (the
+world's task split: ``"test"`` by default, as ``wideseek eval`` uses; pass ``split="train"`` to
+train), ``tasks`` and ``backend`` (override the world's), ``judge`` (passed to the scorer for ``llm_judge``
 columns), ``token_counter`` (``str -> int``; default
 :func:`~wideseek_env.env.config.approx_token_count`; each message costs its content plus 4
 tokens), ``context_counter`` (``(messages, tools) -> int``: a policy's exact count of a whole
@@ -135,7 +136,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         self,
         *,
         world: Any = None,
-        split: str = "train",
+        split: str = "test",
         tasks: Sequence[Task] | None = None,
         backend: SearchBackend | None = None,
         judge: Any = None,

@@ -41,7 +41,7 @@ at the end the score fields, ``score``, ``reward``, ``task_id``, ``episode_end``
 
 ## Arguments
 
-``max_turns`` (50), ``world``, ``split``, ``tasks``, ``backend``, ``judge``, ``token_counter``,
+``max_turns`` (50), ``world``, ``split`` (``"test"`` by default; ``"train"`` to train), ``tasks``, ``backend``, ``judge``, ``token_counter``,
 ``render_mode``, and the tool and context budgets of
 :class:`~wideseek_env.env.config.EnvConfig` (``max_context_tokens``, ``search_top_k``,
 ``max_page_chars``, …).
@@ -80,7 +80,7 @@ class WideSeekSingleAgentEnv(TranscriptViews, gym.Env[list, Any]):
         *,
         max_turns: int = 50,
         world: Any = None,
-        split: str = "train",
+        split: str = "test",
         tasks: Sequence[Task] | None = None,
         backend: SearchBackend | None = None,
         judge: Any = None,

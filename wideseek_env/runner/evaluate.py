@@ -8,7 +8,9 @@
                             per episode, wall time, machine, versions and command line
 
 Running again with the same folder resumes: finished ``(task_id, repeat)`` episodes are skipped.
-A folder that holds a run with different settings is refused (``ValueError``) rather than mixed.
+A folder that holds a run with different settings (spec, task ids, policy, or the world's id,
+split and search server) is refused with a ``ConfigError`` that names each differing field,
+rather than mixed. Nothing is written before the spec and the env's settings are checked.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Literal
 
+from wideseek_env.errors import ConfigError
 from wideseek_env.policies.base import Policy
 from wideseek_env.runner.loop import run_episodes
 from wideseek_env.scoring.scorer import ScoreRecord, aggregate
@@ -34,7 +37,7 @@ from wideseek_env.tasks import Task
 RUN_FILE, TRACE_FILE, SUMMARY_FILE = "run.json", "episodes.jsonl", "summary.json"
 COST_FIELDS = ("policy_calls", "generated_tokens", "prompt_tokens", "total_tool_calls",
                "critical_path_turns", "total_turns", "subagents_used", "format_errors",
-               "tool_errors")
+               "tool_errors", "length_cuts")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,17 @@ class EvalSpec:
     """What the agents see: our tools and texts, or the paper's (``env/profiles.py``)."""
     reward: Literal["score", "paper"] = "score"
     """The reward recorded per episode (``env/rewards.py``); the scores do not depend on it."""
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` naming the first setting that cannot work."""
+        if self.mode not in ("multi", "single"):
+            raise ConfigError(f"mode must be 'multi' or 'single', got {self.mode!r}")
+        names = ("width", "lead_max_turns", "subagent_max_turns") if self.mode == "multi" \
+            else ("max_turns",)
+        for name in (*names, "max_context_tokens", "repeats"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
 
     def env_kwargs(self) -> dict[str, Any]:
         common = {"max_context_tokens": self.max_context_tokens,
@@ -147,14 +161,46 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# What must match for a run folder to be resumed: every key of these run.json entries, and the
+# world's identity and search server (not its path: a world may move).
+SAME_RUN_KEYS = ("spec", "tasks", "policy")
+SAME_WORLD_KEYS = ("name", "world_id", "split", "search_url")
+
+
+def _differences(old: Any, new: Any, where: str) -> list[str]:
+    """Dotted paths where two run.json values differ, with both values (nested dicts walked)."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += _differences(old.get(key), new.get(key), f"{where}.{key}")
+        return out
+    if old == new:
+        return []
+    if isinstance(old, list) and isinstance(new, list):
+        gone = [x for x in old if x not in new][:2]
+        added = [x for x in new if x not in old][:2]
+        return [f"{where} ({len(old)} in the folder, {len(new)} now; e.g. only in the folder: "
+                f"{gone}, only now: {added})"]
+    return [f"{where} ({old!r} in the folder, {new!r} now)"]
+
+
 def _check_same_run(path: Path, run: Mapping[str, Any]) -> None:
-    old = json.loads(path.read_text(encoding="utf-8"))
-    diffs = [k for k in ("spec", "tasks", "policy") if old.get(k) != run.get(k)]
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid JSON ({err}); use another output folder") from None
+    diffs: list[str] = []
+    for key in SAME_RUN_KEYS:
+        diffs += _differences(old.get(key), run.get(key), key)
+    old_world, new_world = old.get("world", {}), run.get("world", {})
+    for key in SAME_WORLD_KEYS:
+        if key in old_world or key in new_world:
+            diffs += _differences(old_world.get(key), new_world.get(key), f"world.{key}")
     if diffs:
-        raise ValueError(
-            f"{path.parent} holds a run with different {', '.join(diffs)}; use another output "
-            "folder (or delete this one) instead of mixing two runs"
-        )
+        more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
+        raise ConfigError(
+            f"{path.parent} holds a run with different settings: {'; '.join(diffs[:3])}{more}. "
+            "Use another output folder (or delete this one) instead of mixing two runs")
 
 
 def evaluate(
@@ -181,9 +227,16 @@ def evaluate(
     (:mod:`wideseek_env.scoring.explain`); it changes no number.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    spec.check()
+    if episodes_at_once < 1:
+        raise ConfigError(f"episodes_at_once must be >= 1, got {episodes_at_once}")
+    if not tasks:
+        raise ConfigError("no tasks to run")
     if spec.mode == "single":
         spec = replace(spec, width=EvalSpec.width)  # unused in single mode; keep run.json stable
+    make_env = make_env_factory(spec, tasks, backend, judge, explain, reader)
+    make_env().close()  # the env's own checks run before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     run = {"spec": spec.relevant(), "tasks": [t.instance_id for t in tasks],
            "policy": dict(policy_info or {}), "world": dict(world_info or {})}
     if (out / RUN_FILE).exists():
@@ -194,7 +247,7 @@ def evaluate(
         tmp.replace(out / RUN_FILE)
     t0 = time.perf_counter()
     outcome = run_episodes(
-        make_env_factory(spec, tasks, backend, judge, explain, reader), tasks, policy,
+        make_env, tasks, policy,
         trace_path=out / TRACE_FILE, repeats=spec.repeats, seed=spec.seed,
         episodes_at_once=episodes_at_once, progress=progress,
         desc=desc or (f"width {spec.width}" if spec.mode == "multi" else f"turns {spec.max_turns}"),

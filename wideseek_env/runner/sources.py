@@ -13,6 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from wideseek_env.errors import ConfigError
+
 TASK_SETS = ("width", "depth", "hybrid")
 
 
@@ -53,12 +55,12 @@ def build_reader(args: argparse.Namespace) -> Any:
     """The :class:`~wideseek_env.search.reader.PageReader` of the options, or None."""
     url, model = getattr(args, "reader_url", None), getattr(args, "reader_model", None)
     if (url is None) != (model is None):
-        raise SystemExit("error: --reader-url and --reader-model go together")
+        raise ConfigError("--reader-url and --reader-model go together")
     if url is None:
         return None
     if args.interface != "paper":
-        raise SystemExit("error: --reader-url needs --interface paper (only the paper's access "
-                         "calls say what to extract from a page)")
+        raise ConfigError("--reader-url needs --interface paper (only the paper's access calls "
+                          "say what to extract from a page)")
     from wideseek_env.search.reader import PageReader
 
     return PageReader(url, model, api_key_env=args.reader_api_key_env,
@@ -67,19 +69,15 @@ def build_reader(args: argparse.Namespace) -> Any:
 
 def load_task_source(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]]:
     """Tasks from ``--tasks`` and the search backend from ``--search-url`` or ``--world``."""
-    from wideseek_env.runner.cli import spread
+    from wideseek_env.runner.cli import resolve_world, spread
     from wideseek_env.taskfiles import load_task_file
-    from wideseek_env.tasks import TaskFormatError
 
-    try:
-        tasks = load_task_file(args.tasks, args.gold_dir)
-    except TaskFormatError as err:
-        raise SystemExit(f"error: --tasks: {err}") from None
+    tasks = load_task_file(args.tasks, args.gold_dir)  # a bad record: file, line and field
     if args.task_id:
         by_id = {t.instance_id: t for t in tasks}
         missing = [t for t in args.task_id if t not in by_id]
         if missing:
-            raise SystemExit(f"error: --task-id {missing[0]!r} is not in {args.tasks}")
+            raise ConfigError(f"--task-id {missing[0]!r} is not in {args.tasks}")
         tasks = [by_id[t] for t in args.task_id]
     tasks = spread(tasks, args.limit)
     info: dict[str, Any] = {"tasks_file": str(args.tasks), "tasks": len(tasks),
@@ -88,11 +86,12 @@ def load_task_source(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str
         from wideseek_env.search.http import HttpSearchBackend
 
         backend: Any = HttpSearchBackend(args.search_url)
-        info["name"] = "search-server"
+        info.update(name="search-server", search_url=backend.base_url)
     else:
-        from wideseek_env.worlds import World, resolve_world
+        from wideseek_env.worlds import World
 
         world = World.load(resolve_world(args.world, progress=not args.no_progress))
         backend = world.backend()
-        info.update(name=world.name, path=str(world.path), source=world.card.get("source"))
+        info.update(name=world.name, world_id=world.card.get("world_id"), path=str(world.path),
+                    source=world.card.get("source"))
     return tasks, backend, info

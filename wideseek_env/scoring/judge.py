@@ -139,7 +139,7 @@ class OpenAIJudge:
 
     base_url: str
     model: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a repr or a log
     timeout_s: float = 120.0
     max_retries: int = 3
     backoff_s: float = 0.5

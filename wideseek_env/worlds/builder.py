@@ -34,6 +34,7 @@ from tqdm import tqdm
 from wideseek_env.search.docstore import DocStore, DocStoreWriter, StoredPage
 from wideseek_env.search.engines import EngineName, build_engine, open_engine
 from wideseek_env.tasks import Task
+from wideseek_env.worlds import integrity
 from wideseek_env.worlds.layout import CARD_FILE, write_tasks
 from wideseek_env.worlds.pages import entity_page, list_pages
 from wideseek_env.worlds.schema import SourceTable
@@ -232,6 +233,7 @@ def build_world(
                       "peak_rss_mib": round(_peak_rss_mib(), 1)},
             **(card or {}),
         }
+        info.update(integrity.card_fields(tmp))  # every file is written: checksums, world_id
         (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
                                      encoding="utf-8")
         if overwrite and out_dir.exists():

@@ -22,7 +22,6 @@ Two tiers of the default world exist (``world.json`` records ``tier`` and ``worl
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any, Literal
 
 from wideseek_env.search.base import SearchBackend
 from wideseek_env.tasks import Task
+from wideseek_env.worlds.integrity import IntegrityReport, Verify, read_card, require_intact
 from wideseek_env.worlds.layout import CARD_FILE, read_tasks
 
 SPLIT_ALIASES = {"train": "train", "test": "test", "dev": "test", "validation": "test"}
@@ -48,19 +48,21 @@ class World:
         self._tasks: dict[str, list[Task]] = {}
         self._backend: SearchBackend | None = None
         self._lock = threading.Lock()
+        self.integrity: IntegrityReport | None = None  # set by load()
 
     @classmethod
-    def load(cls, path: str | Path) -> World:
+    def load(cls, path: str | Path, *, verify: Verify = "full") -> World:
+        """Load the world at ``path``, checked to depth ``verify`` (see
+        :mod:`~wideseek_env.worlds.integrity`); a damaged one raises ``DamagedWorldError``."""
         path = Path(path)
         card_file = path / CARD_FILE
         if not card_file.is_file():
             raise FileNotFoundError(f"{path} is not a world folder (no {CARD_FILE}); build one "
                                     f"with `wideseek world build`")
-        try:
-            card = json.loads(card_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{card_file}: not valid JSON ({e})") from e
-        return cls(path, card)
+        card = read_card(path)
+        world = cls(path, card)
+        world.integrity = require_intact(path, card, verify)
+        return world
 
     @property
     def name(self) -> str:

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from wideseek_env.search.docstore import DocStore, DocStoreWriter, StoredPage
 from wideseek_env.search.engines import EngineName, build_engine, open_engine
 from wideseek_env.tasks import Task
+from wideseek_env.worlds import integrity
 from wideseek_env.worlds.builder import _cpu_seconds, _peak_rss_mib, recall_at_k
 from wideseek_env.worlds.layout import CARD_FILE, write_tasks
 from wideseek_env.worlds.v2.lists import ListWriter
@@ -213,6 +214,7 @@ def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: in
                       "peak_rss_mib": round(_peak_rss_mib(), 1)},
             **(card or {}),
         }
+        info.update(integrity.card_fields(tmp))  # every file is written: checksums, world_id
         (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False,
                                                 default=str) + "\n", encoding="utf-8")
         if overwrite and out_dir.exists():
