@@ -214,7 +214,12 @@ def _spec_tasks(spec: WideSeekEnvSpec, split: str) -> tuple[Any, ...]:
         from wideseek_env.taskfiles import load_task_file
 
         return tuple(load_task_file(path))
-    return tuple(spec._world().tasks(spec._split(split), task_set=spec.task_set))
+    try:
+        return tuple(spec._world().tasks(spec._split(split), task_set=spec.task_set))
+    except FileNotFoundError as err:  # a world without QA sets: a setting that cannot work
+        from wideseek_rl.config import ConfigError
+
+        raise ConfigError(f"env.task-set {spec.task_set}: {err}") from None
 
 
 def _judge(spec: WideSeekEnvSpec) -> Any:
