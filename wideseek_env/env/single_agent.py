@@ -87,6 +87,7 @@ class WideSeekSingleAgentEnv(TranscriptViews, gym.Env[list, Any]):
         token_counter: Callable[[str], int] | None = None,
         context_counter: ContextCounter | None = None,
         render_mode: str | None = None,
+        reader: Any = None,
         **budgets: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -99,10 +100,11 @@ class WideSeekSingleAgentEnv(TranscriptViews, gym.Env[list, Any]):
         self.render_mode = render_mode
         self.tasks, backend = resolve_sources(world, split, tasks, backend)
         self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter,
-                              context_counter=context_counter)
+                              context_counter=context_counter, reader=reader)
         self.observation_space = ConversationSpace()
         self.action_space = ActionSpace("single", self.config.lead_tools,
-                                        max_items=self._engine.max_items)
+                                        max_items=self._engine.max_items,
+                                        profile=self._engine.profile)
 
     def reset(
         self, *, seed: int | None = None, options: Mapping[str, Any] | None = None

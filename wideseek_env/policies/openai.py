@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import requests
 
+from wideseek_env.env.profiles import profile_of_tools
 from wideseek_env.env.protocol import (
     THINK_CLOSE,
     THINK_OPEN,
@@ -71,12 +72,14 @@ class Usage:
     completion_tokens: int = 0
 
 
-def to_openai_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def to_openai_messages(messages: Sequence[Mapping[str, Any]],
+                       parse: Callable[[str], Any] = parse_action) -> list[dict[str, Any]]:
     """Rewrite an env transcript into the OpenAI tool-calling shape.
 
     An assistant message whose text is one valid ``<tool_call>`` becomes ``content`` (the text
     before the call, thinking removed) plus ``tool_calls`` with a fresh id; the tool message that
     follows gets that id as ``tool_call_id``. Other messages keep only ``role`` and ``content``.
+    ``parse`` reads a call as the env's interface does (the paper's reads the first one).
     """
     out: list[dict[str, Any]] = []
     pending_id: str | None = None
@@ -84,7 +87,7 @@ def to_openai_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         role = msg.get("role")
         content = msg.get("content") or ""
         if role == "assistant":
-            parsed = parse_action(content)
+            parsed = parse(content)
             if isinstance(parsed, ToolCall):
                 pending_id = tool_call_id(i)
                 visible = strip_think(content)
@@ -247,7 +250,8 @@ class OpenAIPolicy:
         """The JSON body sent for ``request`` (public so tests and users can inspect it)."""
         body: dict[str, Any] = {"model": self.model, **self.sampling}
         if self.tool_mode == "native":
-            body["messages"] = to_openai_messages(request.messages)
+            body["messages"] = to_openai_messages(request.messages,
+                                                  profile_of_tools(request.tools).parse)
             if request.tools:
                 body["tools"] = [dict(t) for t in request.tools]
                 body["tool_choice"] = "auto"

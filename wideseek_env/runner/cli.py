@@ -21,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from wideseek_env.errors import ConfigError, UserError
+from wideseek_env.runner.sources import (
+    add_interface_args,
+    add_task_args,
+    build_reader,
+    load_task_source,
+)
 
 POLICIES = ("scripted", "openai", "random")
 KEY_IN_ARGV = ("{flag} would put the key in the command line, where `ps` and the run's files show "
@@ -52,6 +58,7 @@ def add_world_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--search-url", default=None,
                    help="use a retrieval server instead of the local index: `wideseek serve-search`"
                         " or any Search-R1-style server (base URL, .../retrieve URL or host:port)")
+    add_task_args(g)
 
 
 def add_policy_args(p: argparse.ArgumentParser) -> None:
@@ -60,6 +67,7 @@ def add_policy_args(p: argparse.ArgumentParser) -> None:
                         "as MODULE:FACTORY (a callable returning a Policy; docs/eval.md)")
     p.add_argument("--policy-kwargs", default=None,
                    help="MODULE:FACTORY policies: keyword arguments as a JSON object")
+    add_interface_args(p)
     g = p.add_argument_group("scripted / random policy")
     g.add_argument("--entities-per-subtask", type=int, default=2,
                    help="scripted lead: entities per subagent (default 2)")
@@ -142,9 +150,11 @@ def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]
     from wideseek_env.search.base import DamagedWorldError, SearchError
     from wideseek_env.worlds import World
 
+    if args.tasks is not None:
+        return load_task_source(args)
     path = resolve_world(args.world, progress=not args.no_progress)
     world = World.load(path)
-    tasks = world.tasks(args.split)
+    tasks = world.tasks(args.split, task_set=args.task_set)
     if args.task_id:
         by_id = {t.instance_id: t for t in tasks}
         missing = [t for t in args.task_id if t not in by_id]
@@ -177,6 +187,8 @@ def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]
     info = {"name": world.name, "world_id": world_id, "path": str(path), "split": args.split,
             "tasks": len(tasks), "source": world.card.get("source"),
             "builder_version": world.card.get("builder_version"), "search_url": search_url}
+    if args.task_set != "width":
+        info["task_set"] = args.task_set
     return tasks, backend, info
 
 
@@ -303,14 +315,16 @@ def run(args: argparse.Namespace) -> int:
             mode="single" if args.single_agent else "multi", width=args.width,
             lead_max_turns=args.lead_turns, subagent_max_turns=args.subagent_turns,
             max_turns=args.turns, max_context_tokens=args.max_context_tokens,
-            tools_in_prompt=tools_in_prompt(args), repeats=args.repeats, seed=args.seed)
+            tools_in_prompt=tools_in_prompt(args), repeats=args.repeats, seed=args.seed,
+            interface=args.interface, reward=args.reward)
         spec.check()
+        reader = build_reader(args)
         policy, policy_info = build_policy(args)
     try:
         summary = evaluate(spec, tasks, backend, policy, args.out, policy_info=policy_info,
                            world_info=world_info, judge=judge,
                            episodes_at_once=args.episodes_at_once, progress=not args.no_progress,
-                           explain=not args.no_explain)
+                           explain=not args.no_explain, reader=reader)
     except (JudgeError, PolicyError) as err:
         raise resumable(err, args.out) from err
     finally:
@@ -323,13 +337,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    s, c = summary["scores"], summary["cost_per_episode"]
-    n = int(s["runs_per_task"])
-    lines = [
-        f"{int(s['tasks'])} tasks x {n} repeat(s) = {int(s['runs'])} episodes",
-        f"item F1   avg@{n} {s['item_f1_avg@n']:.4f}   max@{n} {s['item_f1_max@n']:.4f}",
-        f"row F1    avg@{n} {s['row_f1_avg@n']:.4f}   max@{n} {s['row_f1_max@n']:.4f}",
-        f"success   avg@{n} {s['success_avg@n']:.4f}   pass@{n} {s['success_pass@n']:.4f}",
+    s, c, q = summary["scores"], summary["cost_per_episode"], summary.get("qa_scores")
+    lines = []
+    if s is not None:
+        n = int(s["runs_per_task"])
+        lines += [
+            f"{int(s['tasks'])} {'table tasks' if q else 'tasks'} x {n} repeat(s) = "
+            f"{int(s['runs'])} episodes",
+            f"item F1   avg@{n} {s['item_f1_avg@n']:.4f}   max@{n} {s['item_f1_max@n']:.4f}",
+            f"row F1    avg@{n} {s['row_f1_avg@n']:.4f}   max@{n} {s['row_f1_max@n']:.4f}",
+            f"success   avg@{n} {s['success_avg@n']:.4f}   pass@{n} {s['success_pass@n']:.4f}",
+        ]
+    if q is not None:
+        n = int(q["runs_per_task"])
+        lines += [
+            f"{int(q['tasks'])} QA tasks x {n} repeat(s) = {int(q['runs'])} episodes",
+            f"accuracy  avg@{n} {q['accuracy_avg@n']:.4f}   pass@{n} {q['accuracy_pass@n']:.4f}"
+            f"   (exact match {q['exact_match_avg@n']:.4f}, token F1 {q['token_f1_avg@n']:.4f})",
+        ]
+    lines += [
         "per episode: " + ", ".join(
             f"{k} {v:.1f}" for k, v in c.items() if isinstance(v, (int, float)) and not isinstance(v, bool)),
     ]

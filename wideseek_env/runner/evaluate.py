@@ -62,6 +62,10 @@ class EvalSpec:
     """Episodes per task (for Avg@N / Max@N / Pass@N)."""
     seed: int = 0
     """Base seed of the episodes' reset seeds."""
+    interface: Literal["wideseek", "paper"] = "wideseek"
+    """What the agents see: our tools and texts, or the paper's (``env/profiles.py``)."""
+    reward: Literal["score", "paper"] = "score"
+    """The reward recorded per episode (``env/rewards.py``); the scores do not depend on it."""
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first setting that cannot work."""
@@ -76,7 +80,8 @@ class EvalSpec:
 
     def env_kwargs(self) -> dict[str, Any]:
         common = {"max_context_tokens": self.max_context_tokens,
-                  "tools_in_prompt": self.tools_in_prompt}
+                  "tools_in_prompt": self.tools_in_prompt, "interface": self.interface,
+                  "reward": self.reward}
         if self.mode == "single":
             return {"max_turns": self.max_turns, **common}
         return {"width": self.width, "lead_max_turns": self.lead_max_turns,
@@ -86,14 +91,17 @@ class EvalSpec:
         """The fields that matter for this mode (for run.json and resume checks)."""
         d = asdict(self)
         drop = ("width", "lead_max_turns", "subagent_max_turns") if self.mode == "single" else ("max_turns",)
+        # Fields added later appear only when not at their default, so older runs still resume.
+        drop += tuple(k for k in ("interface", "reward") if d[k] == getattr(EvalSpec, k))
         return {k: v for k, v in d.items() if k not in drop}
 
 
 def make_env_factory(spec: EvalSpec, tasks: Sequence[Task], backend: SearchBackend,
-                     judge: Any = None, explain: bool = True) -> Any:
+                     judge: Any = None, explain: bool = True, reader: Any = None) -> Any:
     """A zero-argument callable that builds one env of ``spec`` over ``tasks`` and ``backend``;
-    ``explain`` puts the cell-level score explanation into each episode's trace record."""
-    kwargs = {**spec.env_kwargs(), "explain_score": explain}
+    ``explain`` puts the cell-level score explanation into each episode's trace record;
+    ``reader`` summarises pages read by ``access`` (``interface="paper"``)."""
+    kwargs = {**spec.env_kwargs(), "explain_score": explain, "reader": reader}
     if spec.mode == "single":
         from wideseek_env.env.single_agent import WideSeekSingleAgentEnv
 
@@ -125,11 +133,20 @@ def environment_info() -> dict[str, Any]:
 
 
 def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Scores (via :func:`wideseek_env.scoring.aggregate`) and mean cost per episode."""
+    """Scores of the table tasks (``scores``, via :func:`wideseek_env.scoring.aggregate`), QA
+    accuracy apart (``qa_scores``, via :func:`wideseek_env.scoring.qa.aggregate_qa`, when the
+    run has QA tasks) and mean cost per episode."""
+    from wideseek_env.scoring.qa import QAScore, aggregate_qa
+
     by_task: dict[str, list[ScoreRecord]] = {}
+    qa_by_task: dict[str, list[QAScore]] = {}
     for r in sorted(records, key=lambda r: (r["task_id"], r["repeat"])):
-        by_task.setdefault(r["task_id"], []).append(ScoreRecord(**r["score"]))
-    scores = aggregate(by_task)
+        if r.get("kind") == "qa":
+            qa_by_task.setdefault(r["task_id"], []).append(QAScore(**r["score"]))
+        else:
+            by_task.setdefault(r["task_id"], []).append(ScoreRecord(**r["score"]))
+    scores = aggregate(by_task) if by_task else None
+    qa_scores = aggregate_qa(qa_by_task) if qa_by_task else None
     cost: dict[str, Any] = {}
     for name in COST_FIELDS:
         values = [r["cost"][name] for r in records if r["cost"].get(name) is not None]
@@ -138,7 +155,10 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ends: dict[str, int] = {}
     for r in records:
         ends[r["episode_end"]] = ends.get(r["episode_end"], 0) + 1
-    return {"scores": scores, "cost_per_episode": cost, "episode_ends": ends}
+    out = {"scores": scores, "cost_per_episode": cost, "episode_ends": ends}
+    if qa_scores is not None:
+        out["qa_scores"] = qa_scores
+    return out
 
 
 # What must match for a run folder to be resumed: every key of these run.json entries, and the
@@ -197,6 +217,7 @@ def evaluate(
     progress: bool = True,
     desc: str | None = None,
     explain: bool = True,
+    reader: Any = None,
 ) -> dict[str, Any]:
     """Run ``spec`` over ``tasks`` with ``policy`` into ``out_dir`` (resuming); return the summary.
 
@@ -213,7 +234,7 @@ def evaluate(
         raise ConfigError("no tasks to run")
     if spec.mode == "single":
         spec = replace(spec, width=EvalSpec.width)  # unused in single mode; keep run.json stable
-    make_env = make_env_factory(spec, tasks, backend, judge, explain)
+    make_env = make_env_factory(spec, tasks, backend, judge, explain, reader)
     make_env().close()  # the env's own checks run before anything is written
     out.mkdir(parents=True, exist_ok=True)
     run = {"spec": spec.relevant(), "tasks": [t.instance_id for t in tasks],

@@ -34,6 +34,8 @@ from wideseek_env.trace import TraceWriter, iter_traces
 
 METRICS = ("item_precision", "item_recall", "item_f1", "row_precision", "row_recall", "row_f1",
            "success", "parse_ok")
+#: The metrics of a QA episode's record (``kind`` "qa"; wideseek_env.scoring.qa).
+QA_METRICS = ("correct", "exact_match", "token_f1", "parse_ok")
 
 
 def episode_seed(seed: int, task_id: str, repeat: int) -> int:
@@ -180,7 +182,8 @@ def trace_record(
         "repeat": repeat,
         "seed": seed,
         "mode": "multi" if multi else "single",
-        "metrics": {k: lead[k] for k in METRICS},
+        "kind": lead.get("kind", "table"),
+        "metrics": {k: lead[k] for k in (QA_METRICS if lead.get("kind") == "qa" else METRICS)},
         "reward": lead["reward"],
         "episode_end": lead["episode_end"],
         "response": _final_response(observations["lead"], lead["episode_end"]),
@@ -199,6 +202,12 @@ def trace_record(
         },
         "agents": agents,
     }
+
+
+def headline(record: Mapping[str, Any]) -> float:
+    """An episode's main number: item F1 of a table task, ``correct`` of a QA task."""
+    metrics = record["metrics"]
+    return float(metrics["correct"] if record.get("kind") == "qa" else metrics["item_f1"])
 
 
 def _final_response(messages: Sequence[Mapping[str, Any]], end: str) -> str | None:
@@ -288,10 +297,10 @@ def run_episodes(
                     ran += 1
                     if on_record is not None:
                         on_record(record)
-                    f1_sum += record["metrics"]["item_f1"]
+                    f1_sum += headline(record)
                     if bar is not None:
                         bar.update(1)
-                        bar.set_postfix(item_f1=f"{f1_sum / ran:.3f}", refresh=False)
+                        bar.set_postfix(score=f"{f1_sum / ran:.3f}", refresh=False)
     finally:
         if bar is not None:
             bar.close()

@@ -6,6 +6,8 @@ is copied to the output line, which adds ``item_precision``, ``item_recall``, ``
 ``row_precision``, ``row_recall``, ``row_f1``, ``success`` and ``parse_ok``, and with ``--explain``
 an ``explanation`` (the cell-level explanation of :mod:`.explain`, from the same scoring pass). A
 summary (means, and Avg@N / Max@N / Pass@N when tasks have repeated runs) is printed at the end.
+QA tasks (WideSeek-R1's depth records) are scored by :mod:`.qa` (``correct``, ``exact_match``,
+``token_f1``, ``parse_ok``, ``answer``; with a judge, its verdict) and summarised apart.
 """
 
 from __future__ import annotations
@@ -109,9 +111,11 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..progress import bar
+    from ..qa import QATask
     from ..tasks import TaskFormatError, load_tasks
     from .explain import explain_response
     from .judge import JudgeError, OpenAIJudge
+    from .qa import QAScore, aggregate_qa, score_qa
     from .scorer import ScoreRecord, aggregate, score_response
 
     if (args.judge_url is None) != (args.judge_model is None):
@@ -131,12 +135,23 @@ def run(args: argparse.Namespace) -> int:
     except ResponseFormatError as exc:
         return _fail(str(exc))
     records: dict[str, list[ScoreRecord]] = defaultdict(list)
+    qa_records: dict[str, list[QAScore]] = defaultdict(list)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as sink:
         for entry in bar(entries, desc="scoring", unit="answer", disable=args.quiet):
             task, text = tasks[entry["instance_id"]], entry.get("response") or ""
             extra = {}
+            if isinstance(task, QATask):
+                try:
+                    qa = score_qa(task, text, judge)
+                except JudgeError as exc:
+                    print(f"wideseek score: error: the judge failed ({exc}); nothing was scored "
+                          "past this answer: fix the judge and run again", file=sys.stderr)
+                    return 3
+                qa_records[entry["instance_id"]].append(qa)
+                sink.write(json.dumps({**entry, **qa.as_dict()}, ensure_ascii=False) + "\n")
+                continue
             try:
                 if args.explain:
                     record, explanation = explain_response(task, text, judge)
@@ -152,6 +167,13 @@ def run(args: argparse.Namespace) -> int:
             sink.write(json.dumps(line, ensure_ascii=False) + "\n")
     if not entries:
         print("no responses scored")
+        return 0
+    if qa_records:
+        q = aggregate_qa(qa_records)
+        print(f"scored {int(q['runs'])} QA answers over {int(q['tasks'])} tasks -> {out}: "
+              f"accuracy {q['correct']:.4f}, exact match {q['exact_match']:.4f}, token F1 "
+              f"{q['token_f1']:.4f}")
+    if not records:
         return 0
     summary = aggregate(records)
     n = int(summary["runs_per_task"])

@@ -119,18 +119,25 @@ def load_tasks(
     """Load tasks from ``path``, detecting the layout from its first record.
 
     WideSearch records (``evaluation`` + ``query``) need gold CSVs: ``gold_dir``, or else
-    ``<stem>_gold/`` or ``gold/`` next to the file. R1 records (``question`` + ``answer``) carry
-    their gold table inline.
+    ``<stem>_gold/`` or ``gold/`` next to the file. Records with an inline ``answer`` and
+    gzipped files are WideSeek-R1's layouts (tables and QA tasks), read by
+    :func:`wideseek_env.taskfiles.load_task_file`.
     """
     src = Path(path)
     if not src.is_file():
         raise TaskFormatError(src, None, None, "no such task file")
+    if src.suffix == ".gz":
+        from wideseek_env.taskfiles import load_task_file
+
+        return load_task_file(src, gold_dir)
     records = _read_records(src)
     if not records:
         raise TaskFormatError(src, None, None, "no records")
     line, first = records[0]
-    if isinstance(first, Mapping) and "question" in first and "answer" in first:
-        return load_r1(src)
+    if isinstance(first, Mapping) and "answer" in first:  # inline gold: WideSeek-R1's layouts
+        from wideseek_env.taskfiles import load_task_file
+
+        return load_task_file(src, gold_dir)
     if isinstance(first, Mapping) and "query" in first and "evaluation" in first:
         if gold_dir is None:
             candidates = [src.parent / f"{src.stem}_gold", src.parent / "gold"]

@@ -68,11 +68,24 @@ class World:
     def name(self) -> str:
         return str(self.card.get("name", self.path.name))
 
-    def tasks(self, split: str = "train") -> list[Task]:
-        """The tasks of ``split`` (``train``, ``test``; ``dev`` is an alias of ``test``)."""
+    def tasks(self, split: str = "train", task_set: str = "width") -> list[Task]:
+        """The tasks of ``split`` (``train``, ``test``; ``dev`` is an alias of ``test``):
+        ``task_set`` ``width`` (tables, the default), ``depth`` (QA tasks, ``tasks/<split>_qa
+        .jsonl``, :mod:`wideseek_env.worlds.v2.qa`) or ``hybrid`` (both, tables first)."""
         if split not in SPLIT_ALIASES:
             raise ValueError(f"unknown split {split!r}; one of {sorted(SPLIT_ALIASES)}")
+        if task_set not in ("width", "depth", "hybrid"):
+            raise ValueError(f"unknown task set {task_set!r}; one of width, depth, hybrid")
         real = SPLIT_ALIASES[split]
+        if task_set != "width":
+            from wideseek_env.worlds.v2.qa import read_world_qa
+
+            with self._lock:
+                if real + "_qa" not in self._tasks:
+                    self._tasks[real + "_qa"] = read_world_qa(self.path, real)
+            if task_set == "depth":
+                return self._tasks[real + "_qa"]
+            return self.tasks(split) + self._tasks[real + "_qa"]
         with self._lock:
             if real not in self._tasks:
                 self._tasks[real] = read_tasks(self.path, real)

@@ -5,9 +5,11 @@ Content is the default world's domains (:class:`DomainContent`) or HybridQA's ta
 passages (:mod:`.hybridqa`).
 
 The folder has the v1 layout (so the env, runner, learner and server read both tiers unchanged)
-plus ``tasks/<split>_provenance.jsonl.gz``. ``world.json`` records ``tier`` (``v2``) and
-``world_version`` (2). The build fails (and leaves nothing behind) when the checker cannot
-re-derive every gold cell from the pages.
+plus ``tasks/<split>_provenance.jsonl.gz``, and QA tasks with their provenance when the content
+makes them (``tasks/<split>_qa.jsonl``, :mod:`.qa`). ``world.json`` records ``tier`` (``v2``) and
+``world_version`` (3: QA tasks added; pages and table tasks are those of version 2). The build
+fails (and leaves nothing behind) when the checker cannot re-derive every gold cell, or re-read
+every QA task's answer, from the pages.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ from wideseek_env.worlds.v2.provenance import (
     check_provenance,
     write_provenance,
 )
+from wideseek_env.worlds.v2.qa import QA_TASKS, check_world_qa, domain_qa, write_world_qa
 from wideseek_env.worlds.v2.tasks import TaskMaker
 
-WORLD_VERSION = 2
+WORLD_VERSION = 3
 
 
 def make_tasks(domains: Sequence[Domain], writer: PageWriter, seed: int,
@@ -83,10 +86,12 @@ class DomainContent:
     """The content of a world made of :class:`~.model.Domain` s (the default world)."""
 
     def __init__(self, domains: Sequence[Domain], seed: int, tasks_per_split: dict[str, int],
-                 other_pages: Iterable[StoredPage] = ()) -> None:
+                 other_pages: Iterable[StoredPage] = (),
+                 qa_per_split: dict[str, int] | None = None) -> None:
         self.domains = list(domains)
         self.seed = seed
         self.tasks_per_split = tasks_per_split
+        self.qa_per_split = QA_TASKS if qa_per_split is None else qa_per_split
         self.other_pages = other_pages
         assign_titles(self.domains)
         self.writer = PageWriter(self.domains, seed)
@@ -98,6 +103,9 @@ class DomainContent:
 
     def tasks(self, name: str) -> dict[str, list[tuple[Task, dict[str, Any]]]]:
         return make_tasks(self.domains, self.writer, self.seed, self.tasks_per_split, name)
+
+    def qa_tasks(self, name: str) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+        return domain_qa(self.domains, self.writer, self.seed, self.qa_per_split, name)
 
     def card(self) -> dict[str, Any]:
         return {"domains": {d.name: {"split": d.split, "entities": len(d.entities),
@@ -140,10 +148,17 @@ def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: in
         for split in tasks:
             write_tasks(tmp, split, tasks[split])
             write_provenance(tmp, split, provenance[split].values())
+        qa_made = content.qa_tasks(name) if hasattr(content, "qa_tasks") else {}
+        write_world_qa(tmp, qa_made)
         t_pages = time.perf_counter() - t0
         docs = DocStore(tmp / "corpus")
         answer = {split: check_provenance(docs, tasks[split], provenance[split])
                   for split in tasks}
+        qa_answer = check_world_qa(docs, qa_made)
+        bad_qa = {s: a["failures"][:3] for s, a in qa_answer.items() if a["task_rate"] < 1.0}
+        if bad_qa:
+            raise AnswerabilityError(f"world {name}: the checker could not re-read every QA "
+                                     f"task's answer; first failures: {bad_qa}")
         bad = {s: a for s, a in answer.items() if a["cell_rate"] < 1.0}
         if bad:
             first = next(iter(bad.values()))["failures"][:3]
@@ -174,7 +189,10 @@ def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: in
             "counts": {"pages": sum(kinds.values()), "pages_by_kind": kinds,
                        "entities": about.pop("entities", None),
                        "facts_indexed": about.pop("facts_indexed", None),
-                       "tasks": sum(len(v) for v in tasks.values())},
+                       "tasks": sum(len(v) for v in tasks.values()),
+                       "qa_tasks": sum(len(v) for v in qa_made.values())},
+            "qa": {split: {k: v for k, v in a.items() if k != "failures"}
+                   for split, a in qa_answer.items()},
             "answerability": {"method": "provenance re-derivation (every cell)", **{
                 split: {k: v for k, v in a.items() if k != "failures"}
                 for split, a in answer.items()}, "cell_rate": min(
