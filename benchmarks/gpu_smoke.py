@@ -90,7 +90,7 @@ def build_config(args: Args, model_dir: Path, out: Path, cuda: bool) -> Any:
     paper = PRESETS["paper"][1]
     ctx = args.max_context_tokens or (8192 if cuda else 2048)
     new = args.max_new_tokens or (1024 if cuda else 64)
-    env = replace(paper.env, world=args.world, config=replace(
+    env = replace(paper.env, world=args.world, task_set="width", depth_share=None, config=replace(
         paper.env.config, width=2, lead_max_turns=3 if cuda else 2,
         subagent_max_turns=4 if cuda else 2, tools_in_prompt=True))
     return replace(

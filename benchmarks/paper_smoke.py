@@ -105,7 +105,7 @@ def config_for(args: Args, model_dir: Path, world: str, out_dir: Path):
     from wideseek_rl.config import PRESETS, ModelConfig
 
     paper = PRESETS["paper"][1]
-    env = replace(paper.env, world=world, config=replace(
+    env = replace(paper.env, world=world, task_set="width", depth_share=None, config=replace(
         paper.env.config, width=args.width, lead_max_turns=args.lead_turns,
         subagent_max_turns=args.sub_turns, tools_in_prompt=True))
     return replace(

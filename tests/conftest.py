@@ -66,12 +66,26 @@ def serve_vllm(model_dir: str | os.PathLike[str], args: Sequence[str], log_dir: 
             time.sleep(1.0)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """SIGTERM the process group of ``proc`` (started with ``start_new_session=True``), then
+    SIGKILL it if it has not exited within ``timeout_s``."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def stop_process_group() -> Callable[[subprocess.Popen], None]:
+    """:func:`stop_group`, for test modules (they cannot import this conftest by name)."""
+    return stop_group
 
 
 @pytest.fixture(scope="session")

@@ -31,12 +31,16 @@ COLUMNS = ("item_f1", "row_f1", "success", "critical_path_turns", "total_turns",
 
 def point_record(kind: Kind, x: int, summary: Mapping[str, Any]) -> dict[str, Any]:
     """One row of the results: scores (Avg@N) and mean cost per episode at one width/turns."""
-    s, c = summary["scores"], summary["cost_per_episode"]
+    c = summary["cost_per_episode"]
+    s = summary["scores"] or dict.fromkeys(  # a run of QA tasks only has no table scores
+        ("item_f1_avg@n", "row_f1_avg@n", "success_avg@n", "item_f1_max@n", "success_pass@n"))
+    qa = summary.get("qa_scores") or {}
     return {
         X_KEY[kind]: x,
         "item_f1": s["item_f1_avg@n"],
         "row_f1": s["row_f1_avg@n"],
         "success": s["success_avg@n"],
+        "qa_accuracy": qa.get("accuracy_avg@n"),
         "critical_path_turns": c["critical_path_turns"],
         "total_turns": c["total_turns"],
         "tokens": c["generated_tokens"],
@@ -57,17 +61,27 @@ def markdown_table(kind: Kind, records: Sequence[Mapping[str, Any]],
     viewer page."""
     x = X_KEY[kind]
     head = [x, "item F1", "row F1", "success", "critical-path turns", "total turns", "tokens"]
+    if any(r.get("qa_accuracy") is not None for r in records):
+        head.append("QA accuracy")
     if links is not None:
         head.append("episodes")
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for k, r in enumerate(records):
         tokens = f"{'~' if r['tokens_estimated'] else ''}{r['tokens']:,.0f}"
-        line = (f"| {r[x]} | {r['item_f1']:.4f} | {r['row_f1']:.4f} | {r['success']:.4f} | "
+        scores = " | ".join("–" if r[k] is None else f"{r[k]:.4f}"
+                            for k in ("item_f1", "row_f1", "success"))
+        line = (f"| {r[x]} | {scores} | "
                 f"{r['critical_path_turns']:.1f} | {r['total_turns']:.1f} | {tokens} |")
+        if any(q.get("qa_accuracy") is not None for q in records):
+            line += f" {_fmt(r.get('qa_accuracy'))} |"
         if links is not None:
             line += f" [view]({links[k]}) |" if links[k] else " |"
         lines.append(line)
     return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
 
 def view_links(records: Sequence[Mapping[str, Any]], runs_dir: Path, md_dir: Path,
@@ -90,8 +104,11 @@ def plot(kind: Kind, records: Sequence[Mapping[str, Any]], path: Path, title: st
     x_key = X_KEY[kind]
     xs = [r[x_key] for r in records]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    ax1.plot(xs, [r["item_f1"] for r in records], "o-", label="item F1")
-    ax1.plot(xs, [r["row_f1"] for r in records], "s--", label="row F1")
+    if all(r["item_f1"] is not None for r in records):
+        ax1.plot(xs, [r["item_f1"] for r in records], "o-", label="item F1")
+        ax1.plot(xs, [r["row_f1"] for r in records], "s--", label="row F1")
+    if all(r.get("qa_accuracy") is not None for r in records):
+        ax1.plot(xs, [r["qa_accuracy"] for r in records], "^:", label="QA accuracy")
     ax1.set_ylim(0, 1.02)
     ax1.set_ylabel("score (Avg@N)")
     ax2.plot(xs, [r["critical_path_turns"] for r in records], "o-", label="critical-path turns")
@@ -114,12 +131,24 @@ def run_bench(kind: Kind, values: Sequence[int], args: argparse.Namespace, out: 
               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Evaluate every width (or turn budget) into ``out/<width|turns>_<value>``, write the results
     files into ``out`` and return the records and the run's description."""
-    from wideseek_env.runner.cli import build_judge, build_policy, load_world, tools_in_prompt
+    from wideseek_env.policies.openai import PolicyError
+    from wideseek_env.runner.cli import (
+        build_judge,
+        build_policy,
+        checking_inputs,
+        load_world,
+        resumable,
+        tools_in_prompt,
+    )
     from wideseek_env.runner.evaluate import EvalSpec, environment_info, evaluate
+    from wideseek_env.runner.sources import build_reader
+    from wideseek_env.scoring.judge import JudgeError
 
-    tasks, backend, world_info = load_world(args)
-    policy, policy_info = build_policy(args)
-    judge = build_judge(args)
+    with checking_inputs():  # a bad setting is one line, before anything is written
+        tasks, backend, world_info = load_world(args)
+        judge = build_judge(args)
+        reader = build_reader(args)
+        policy, policy_info = build_policy(args)
     records = []
     t0 = time.perf_counter()
     try:
@@ -130,12 +159,17 @@ def run_bench(kind: Kind, values: Sequence[int], args: argparse.Namespace, out: 
                 lead_max_turns=args.lead_turns, subagent_max_turns=args.subagent_turns,
                 max_turns=value if kind == "depth" else 50,
                 max_context_tokens=args.max_context_tokens, tools_in_prompt=tools_in_prompt(args),
-                repeats=args.repeats, seed=args.seed)
+                repeats=args.repeats, seed=args.seed, interface=args.interface,
+                reward=args.reward)
             sub = out / f"{X_KEY[kind]}_{value}"
-            summary = evaluate(spec, tasks, backend, policy, sub, policy_info=policy_info,
-                               world_info=world_info, judge=judge,
-                               episodes_at_once=args.episodes_at_once,
-                               progress=not args.no_progress, explain=not args.no_explain)
+            try:
+                summary = evaluate(spec, tasks, backend, policy, sub, policy_info=policy_info,
+                                   world_info=world_info, judge=judge,
+                                   episodes_at_once=args.episodes_at_once,
+                                   progress=not args.no_progress, explain=not args.no_explain,
+                                   reader=reader)
+            except (JudgeError, PolicyError) as err:  # a server failed mid-run
+                raise resumable(err, out) from err
             record = point_record(kind, value, summary)
             if not args.no_view:
                 from wideseek_env.viewer import write_view

@@ -39,8 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user errors print one line (status 2), Ctrl-C a resume hint (130)."""
+    from wideseek_env.errors import one_line, user_error_types
+
     args = build_parser().parse_args(argv)
-    return int(args._run(args) or 0)
+    name = " ".join(str(getattr(args, a)) for a in ("command", "world_command", "bench_kind")
+                    if getattr(args, a, None))
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None)
+        hint = f"; re-run with the same --out ({out}) to resume" if out and name != "score" else ""
+        print(f"\nwideseek {name}: interrupted{hint}", file=sys.stderr)
+        return 130
+    except user_error_types() as err:
+        print(f"wideseek {name}: error: {one_line(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+#: Tool names under which a lead's delegation results come back (wideseek, paper).
+DELEGATE_NAMES = ("delegate", "create_sub_agents")
 
 def iter_traces(path: str | Path) -> Iterator[dict[str, Any]]:
     """Every complete record of a trace file, streamed (nothing if the file does not exist).
@@ -182,11 +184,13 @@ def _agent_block(agent: Mapping[str, Any], indent: str, max_chars: int) -> Itera
     yield None, (f"{indent}{agent['id']} [{agent.get('role', '?')}, {agent.get('turns', '?')}/"
                  f"{agent.get('max_turns', '?')} turns, {status}]")
     turn = 0
+    reasons = agent.get("finish_reasons") or []
     for msg in agent.get("messages", [])[1:]:  # the system prompt is the same for every agent
         role = msg.get("role")
         if role == "assistant":
             turn += 1
-            label = f"turn {turn}"
+            cut = turn <= len(reasons) and reasons[turn - 1] == "length"
+            label = f"turn {turn}" + (" (cut at the token limit)" if cut else "")
         elif role == "tool":
             label = f"← {msg.get('name', 'tool')}"
         else:
@@ -212,7 +216,7 @@ def render_episode(record: Mapping[str, Any], max_chars: int = 300) -> str:
                 by_call.setdefault(int(a.get("delegation", 0)), []).append(a)
         call = 0
         for msg, line in _agent_block(lead, "", max_chars):
-            if msg is not None and msg.get("role") == "tool" and msg.get("name") == "delegate":
+            if msg is not None and msg.get("role") == "tool" and msg.get("name") in DELEGATE_NAMES:
                 for sub in by_call.get(call, []):
                     out.extend(text for _, text in _agent_block(sub, "    ", max_chars))
                 call += 1
@@ -223,7 +227,15 @@ def render_episode(record: Mapping[str, Any], max_chars: int = 300) -> str:
                 for sub in by_call[k]:
                     out.extend(text for _, text in _agent_block(sub, "    ", max_chars))
     m, c = record.get("metrics", {}), record.get("cost", {})
-    if m:
+    if m and record.get("kind") == "qa":
+        out.append(
+            f"end: {record.get('episode_end')}; correct {m.get('correct', 0):.0f}; exact match "
+            f"{m.get('exact_match', 0):.0f}; token F1 {m.get('token_f1', 0):.3f}; subagents "
+            f"{c.get('subagents_used')}; turns {c.get('total_turns')} (critical path "
+            f"{c.get('critical_path_turns')}); policy calls {c.get('policy_calls')}; "
+            f"generated tokens {c.get('generated_tokens')}"
+        )
+    elif m:
         out.append(
             f"end: {record.get('episode_end')}; item F1 {m.get('item_f1', 0):.3f}; row F1 "
             f"{m.get('row_f1', 0):.3f}; success {m.get('success')}; subagents "
@@ -259,23 +271,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     records = read_traces(args.file)
     if not records:
-        print(f"{args.file}: no complete episodes", file=sys.stderr)
-        return 1
+        print(f"wideseek trace show: error: {args.file}: no complete episodes", file=sys.stderr)
+        return 2
     if args.list:
         for i, r in enumerate(records):
             m = r.get("metrics", {})
-            print(f"{i}\t{r.get('task_id')}\trepeat {r.get('repeat')}\titem F1 {m.get('item_f1', 0):.3f}")
+            score = (f"correct {m.get('correct', 0):.0f}" if r.get("kind") == "qa"
+                     else f"item F1 {m.get('item_f1', 0):.3f}")
+            print(f"{i}\t{r.get('task_id')}\trepeat {r.get('repeat')}\t{score}")
         return 0
     if args.task_id is not None:
         found = [r for r in records if r.get("task_id") == args.task_id and r.get("repeat") == args.repeat]
         if not found:
-            print(f"{args.file}: no episode of task {args.task_id!r} repeat {args.repeat}", file=sys.stderr)
-            return 1
+            print(f"wideseek trace show: error: {args.file}: no episode of task {args.task_id!r} "
+                  f"repeat {args.repeat}", file=sys.stderr)
+            return 2
         record = found[0]
     else:
         if not -len(records) <= args.index < len(records):
-            print(f"{args.file}: --index {args.index} out of range (0..{len(records) - 1})", file=sys.stderr)
-            return 1
+            print(f"wideseek trace show: error: {args.file}: --index {args.index} out of range "
+                  f"(0..{len(records) - 1})", file=sys.stderr)
+            return 2
         record = records[args.index]
     print(render_episode(record, args.max_chars))
     if args.diff:

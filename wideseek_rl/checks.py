@@ -112,6 +112,23 @@ def validate(config: TrainConfig) -> None:
                  "must be >= 1 or None", sft.max_episodes)
         _require(sft.epochs is None or (_finite(sft.epochs) and sft.epochs > 0), "sft.epochs",
                  "must be > 0 or None", sft.epochs)
+    check_task_files(c.env)
+
+
+def check_task_files(env: Any) -> None:
+    """Read an env spec's task files now (`env.train-tasks`, `env.eval-tasks`): a bad record is
+    one line naming its file, line and field before any model is loaded."""
+    from wideseek_env.tasks import TaskFormatError
+    from wideseek_rl.envs import WideSeekEnvSpec, _spec_tasks
+
+    if not isinstance(env, WideSeekEnvSpec):
+        return
+    for split, path in (("train", env.train_tasks), ("eval", env.eval_tasks)):
+        if path is not None:
+            try:
+                _spec_tasks(env, split)
+            except TaskFormatError as err:
+                raise ConfigError(f"env.{split}-tasks: {err}") from None
 
 
 def vllm_kwargs(items: tuple[str, ...]) -> dict[str, Any]:

@@ -259,8 +259,11 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
     "paper": (
         "WideSeek-R1's reference setup on the WideSeek env (GPUs; see docs/training.md).",
         TrainConfig(
-            # The paper's reward; tools in the chat template (Qwen3's native format), once.
-            env=WideSeekEnvSpec(config=EnvConfig(reward="paper", tools_in_prompt=False)),
+            # The paper's interface and reward; tools in the chat template (Qwen3's native
+            # format), once; width and depth tasks half and half (docs/paper.md).
+            env=WideSeekEnvSpec(config=EnvConfig(reward="paper", tools_in_prompt=False,
+                                                 interface="paper"),
+                                task_set="hybrid", depth_share=0.5),
             # fp32 master weights, bf16 compute (optim.mixed_precision), bf16 engine.
             model=ModelConfig(path="Qwen/Qwen3-4B", dtype="float32", gradient_checkpointing=True),
             # A turn may use whatever context is left (the policy caps it), as in the reference.
@@ -287,7 +290,8 @@ _paper = PRESETS["paper"][1]
 PRESETS["paper-single"] = (
     "SingleSeek-R1: the `paper` preset with one agent (search + access, 50 turns).",
     dataclasses.replace(_paper, env=SingleSeekEnvSpec(config=dataclasses.replace(
-        SingleSeekEnvSpec().config, reward="paper", tools_in_prompt=False))),
+        SingleSeekEnvSpec().config, reward="paper", tools_in_prompt=False, interface="paper"),
+        task_set="hybrid", depth_share=0.5)),
 )
 
 # The nano recipe (benchmarks/nano_recipe.py, docs/training.md): a few-million-parameter model

@@ -87,7 +87,8 @@ class ToyEnvSpec:
 
 @dataclass(frozen=True)
 class WideSeekEnvSpec:
-    """WideSeekEnv over a built world (the embedded default world when `world` is None)."""
+    """WideSeekEnv over a built world (the embedded default world when `world` is None), or over
+    task files (`train_tasks`, `eval_tasks`) with a world or a search server as the corpus."""
 
     world: str | None = None
     """Path of a built world, or 'default' / 'default-easy' (the default world's tiers, built
@@ -96,11 +97,54 @@ class WideSeekEnvSpec:
     """Split whose tasks are trained on."""
     eval_split: str = "test"
     """Split whose tasks are evaluated."""
+    task_set: Literal["width", "depth", "hybrid"] = "width"
+    """The world's tasks: width (tables), depth (QA) or hybrid (both)."""
+    depth_share: float | None = None
+    """Share of QA tasks in the training stream (0..1; tasks of both kinds are drawn without
+    repeats to reach it); None: every task of the task set or file as it comes."""
+    train_tasks: str | None = None
+    """A task file to train on instead of the world's split (any format of
+    `wideseek_env.taskfiles`: WideSearch, WideSeek-R1's width/depth/hybrid/test records)."""
+    eval_tasks: str | None = None
+    """A task file to evaluate on instead of the world's split."""
+    search_url: str | None = None
+    """A retrieval server (`wideseek serve-search` or Search-R1-style) as the corpus instead of
+    the world's local index."""
+    seed: int = 0
+    """Seed of the hybrid mix (`depth_share`)."""
+    judge_url: str | None = None
+    """An OpenAI-compatible judge: QA answers are rewarded by its correct/incorrect verdict and
+    `llm_judge` columns by its cell scores (without one: exact match)."""
+    judge_model: str | None = None
+    """The judge's model name."""
+    judge_api_key_env: str | None = None
+    """Environment variable holding the judge's bearer token."""
+    reader_url: str | None = None
+    """An OpenAI-compatible reader: `access` returns its summary of each page for
+    `info_to_extract` (needs `config.interface = "paper"`); None: raw page text."""
+    reader_model: str | None = None
+    """The reader's model name."""
+    reader_api_key_env: str | None = None
+    """Environment variable holding the reader's bearer token."""
     config: EnvConfig = field(default_factory=EnvConfig)
     """Budgets and switches of the env (width, turns, context, tools, reward)."""
     token_counter: Literal["tokenizer", "approx"] = "tokenizer"
     """Count context tokens exactly as the engine sees them (the policy's chat template and
     tokenizer), or with the env's fast estimate."""
+
+    def __post_init__(self) -> None:
+        if self.depth_share is not None and not 0.0 <= self.depth_share <= 1.0:
+            raise ValueError(f"env.depth-share must be within [0, 1], got {self.depth_share}")
+        if self.depth_share is not None and self.train_tasks is None and \
+                self.task_set != "hybrid":
+            raise ValueError("env.depth-share mixes table and QA tasks: set env.task-set hybrid "
+                             "(or give a hybrid env.train-tasks file)")
+        for kind in ("judge", "reader"):
+            if (getattr(self, f"{kind}_url") is None) != (getattr(self, f"{kind}_model") is None):
+                raise ValueError(f"env.{kind}-url and env.{kind}-model go together")
+        if self.reader_url is not None and self.config.interface != "paper":
+            raise ValueError("env.reader-url needs env.config.interface paper (only the paper's "
+                             "access calls say what to extract from a page)")
 
     def _world(self) -> Any:
         from wideseek_env.worlds import resolve_world
@@ -121,13 +165,23 @@ class WideSeekEnvSpec:
         config = self.config
         if max_context_tokens is not None:
             config = replace(config, max_context_tokens=max_context_tokens)
-        return WideSeekEnv(world=self._world(), split=self._split(split), config=config,
+        return WideSeekEnv(tasks=_spec_tasks(self, split), backend=self._backend(), config=config,
                            token_counter=counter,
                            context_counter=context_counter if self.token_counter == "tokenizer"
-                           else None)
+                           else None, judge=_judge(self), reader=_reader(self))
 
     def task_options(self, split: str) -> list[dict[str, Any]]:
-        return [{"task_id": t.instance_id} for t in self._world().tasks(self._split(split))]
+        tasks = _spec_tasks(self, split)
+        if self.depth_share is not None and split == "train":
+            from wideseek_env.taskfiles import mix_tasks, split_by_kind
+
+            tasks = tuple(mix_tasks(*split_by_kind(list(tasks)), self.depth_share, self.seed))
+        return [{"task_id": t.instance_id} for t in tasks]
+
+    def _backend(self) -> Any:
+        if self.search_url:
+            return _http_backend(self.search_url)
+        return self._world().backend()
 
     def _split(self, split: str) -> str:
         return {"train": self.train_split, "eval": self.eval_split}.get(split, split)
@@ -146,9 +200,52 @@ class SingleSeekEnvSpec(WideSeekEnvSpec):
     """Budgets and switches of the env; the lead (the single agent) has no delegate tool."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if "delegate" in self.config.lead_tools:
             raise ValueError("SingleSeekEnvSpec: the single agent cannot delegate (drop "
                              "'delegate' from env.config.lead-tools, or use the WideSeek env)")
+
+
+@functools.lru_cache(maxsize=16)
+def _spec_tasks(spec: WideSeekEnvSpec, split: str) -> tuple[Any, ...]:
+    """The tasks of `split` of a spec (from its task file or its world), read once."""
+    path = spec.train_tasks if split == "train" else spec.eval_tasks if split == "eval" else None
+    if path is not None:
+        from wideseek_env.taskfiles import load_task_file
+
+        return tuple(load_task_file(path))
+    try:
+        return tuple(spec._world().tasks(spec._split(split), task_set=spec.task_set))
+    except FileNotFoundError as err:  # a world without QA sets: a setting that cannot work
+        from wideseek_rl.config import ConfigError
+
+        raise ConfigError(f"env.task-set {spec.task_set}: {err}") from None
+
+
+def _judge(spec: WideSeekEnvSpec) -> Any:
+    if spec.judge_url is None:
+        return None
+    import os
+
+    from wideseek_env.scoring.judge import OpenAIJudge
+
+    key = os.environ.get(spec.judge_api_key_env) if spec.judge_api_key_env else None
+    return OpenAIJudge(spec.judge_url, str(spec.judge_model), api_key=key or None)
+
+
+def _reader(spec: WideSeekEnvSpec) -> Any:
+    if spec.reader_url is None:
+        return None
+    from wideseek_env.search.reader import PageReader
+
+    return PageReader(spec.reader_url, str(spec.reader_model), api_key_env=spec.reader_api_key_env)
+
+
+@functools.lru_cache(maxsize=8)
+def _http_backend(url: str) -> Any:
+    from wideseek_env.search.http import HttpSearchBackend
+
+    return HttpSearchBackend(url)
 
 
 @functools.lru_cache(maxsize=8)

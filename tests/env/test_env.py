@@ -171,7 +171,7 @@ def test_golden_episode() -> None:
                           tools={"delegate": 1}, end_reason="final")
     final.update(item_f1=1.0, item_precision=1.0, item_recall=1.0, row_f1=1.0,
                  row_precision=1.0, row_recall=1.0, success=True,
-                 parse_ok=True, reward=1.0, task_id="toy-rivers-veloria", episode_end="answer",
+                 parse_ok=True, reward=1.0, kind="table", task_id="toy-rivers-veloria", episode_end="answer",
                  subagents_used=2, total_turns=8, critical_path_turns=5, total_format_errors=0,
                  access_calls=2, max_response_tokens=approx_token_count(answer))  # the longest reply
     check_infos(obs, infos, {"lead": final})

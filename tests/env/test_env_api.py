@@ -49,7 +49,8 @@ def play(env: WideSeekEnv, seed: int | None, max_steps: int = 400) -> list:
     raise AssertionError("episode did not end")
 
 
-@pytest.mark.parametrize("env_id", ["wideseek/WideSeek-w2-v0", "wideseek/WideSeek-LeadSearch-v0"])
+@pytest.mark.parametrize("env_id", ["wideseek/WideSeek-w2-v0", "wideseek/WideSeek-LeadSearch-v0",
+                                    "wideseek/WideSeek-Paper-v0"])
 def test_multi_step_determinism(env_id: str) -> None:
     """Whole episodes (not just the first step) replay exactly under a seed, including resets
     without a seed afterwards, and do not depend on reading pages concurrently."""
@@ -84,18 +85,28 @@ _VALID = [
 _FRAGMENTS = ["<tool_call>", "</tool_call>", "<think>", "</think>", "{", "}", '"name":',
               '"arguments":', '"delegate"', '"search"', '"access"', '"subtasks": [', '"queries": [',
               '"urls": [', '"x"', ",", "]", "```"]
+_PAPER = [
+    format_tool_call("create_sub_agents", {"sub_agents": [{"prompt": "rivers"}]}),
+    format_tool_call("create_sub_agents", {"sub_agents": [{"prompt": p} for p in "abc"]}),
+    format_tool_call("search", {"queries": [{"query": "Duskmere", "count": 12}, {"query": ""}]}),
+    format_tool_call("access", {"urls": [{"url": u, "info_to_extract": "x"} for u in _URLS[:3]]}),
+    "```markdown\n| River | Length km | Mouth |\n| --- | --- | --- |\n| Duskmere | 630 | x |\n```",
+]
 _texts = st.one_of(
-    st.sampled_from(_VALID),
+    st.sampled_from(_VALID + _PAPER),
     st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=4), max_size=20).map("".join),
     st.text(max_size=50),
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(texts=st.lists(_texts, min_size=1, max_size=12), seed=st.integers(0, 3))
-def test_arbitrary_text_never_raises_and_episodes_end_within_budgets(texts: list, seed: int) -> None:
+@given(texts=st.lists(_texts, min_size=1, max_size=12), seed=st.integers(0, 3),
+       interface=st.sampled_from(["wideseek", "paper"]))
+def test_arbitrary_text_never_raises_and_episodes_end_within_budgets(texts: list, seed: int,
+                                                                     interface: str) -> None:
     env = WideSeekEnv(tasks=toy_tasks(), backend=toy_backend(), width=2, max_subagents=4,
-                      lead_max_turns=3, subagent_max_turns=3, max_context_tokens=3_000)
+                      lead_max_turns=3, subagent_max_turns=3, max_context_tokens=3_000,
+                      interface=interface)
     env.reset(seed=seed)
     steps, i, infos = 0, 0, {}
     while env.agents:

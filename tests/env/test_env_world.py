@@ -74,7 +74,7 @@ def test_no_arguments_means_the_cached_default_world(small_world: Path, tmp_path
     monkeypatch.setenv("WIDESEEK_CACHE", str(tmp_path))
     env = pettingzoo.make("parallel", "wideseek/WideSeek-v0")
     obs, infos = env.reset(seed=0)
-    assert env.task in World.load(small_world).tasks("train")
+    assert env.task in World.load(small_world).tasks("test")  # the default split
     assert infos["lead"]["role"] == "lead" and obs["lead"][1]["content"] == env.task.query
 
 
@@ -103,8 +103,7 @@ def test_remote_backend_reads_pages_concurrently_with_the_same_results(small_wor
         assert remote == local
         assert "Error:" in remote[1][-1]["content"]  # the missing page, reported to the agent
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
     # a server that went away is the agent's problem (a tool error), not a crash
     obs, _, _, _, infos = env.step({"sub_0": {"name": "search", "arguments": {"queries": ["y"]}},
                                     "sub_1": "report", "sub_2": "report"})

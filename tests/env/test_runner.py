@@ -197,7 +197,7 @@ def test_a_bad_policy_or_a_changed_run_is_refused(world: World, tmp_path: Path) 
         _run(world, tasks, Short(), tmp_path / "x.jsonl")
     evaluate(EvalSpec(width=2), tasks, world.backend(), ScriptedPolicy(), tmp_path / "run",
              policy_info={"name": "scripted"}, progress=False)
-    with pytest.raises(ValueError, match="different spec"):
+    with pytest.raises(ValueError, match=r"different settings: spec\.width \(2 in the folder, 4 now\)"):
         evaluate(EvalSpec(width=4), tasks, world.backend(), ScriptedPolicy(), tmp_path / "run",
                  policy_info={"name": "scripted"}, progress=False)
 
@@ -216,7 +216,7 @@ def test_eval_and_trace_commands(world_path: Path, tmp_path: Path, capsys) -> No
     assert main(["trace", "show", str(out / "episodes.jsonl"), "--index", "1"]) == 0
     shown = capsys.readouterr().out
     assert "lead [lead" in shown and "end: answer" in shown
-    assert main(["trace", "show", str(out / "episodes.jsonl"), "--index", "99"]) == 1
+    assert main(["trace", "show", str(out / "episodes.jsonl"), "--index", "99"]) == 2
 
 
 @pytest.mark.parametrize("tail", [b"", b'{"task_id": "x", "rep', b"z" * 200_000])

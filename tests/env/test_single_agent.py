@@ -16,8 +16,10 @@ TABLE = (
 )
 
 
-def test_gymnasium_make_and_check_env() -> None:
-    env = gymnasium.make("WideSeek/SingleAgent-v0", tasks=toy_tasks(), backend=toy_backend())
+@pytest.mark.parametrize("interface", ["wideseek", "paper"])
+def test_gymnasium_make_and_check_env(interface: str) -> None:
+    env = gymnasium.make("WideSeek/SingleAgent-v0", tasks=toy_tasks(), backend=toy_backend(),
+                         interface=interface)
     assert isinstance(env.unwrapped, WideSeekSingleAgentEnv)
     check_env(env.unwrapped)
 

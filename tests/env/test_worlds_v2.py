@@ -39,7 +39,7 @@ def test_v2_build_is_deterministic_under_seed(v2: World, tmp_path: Path) -> None
     assert _digest(v2.path) == _digest(again)
     assert _digest(v2.path) != _digest(other)
     assert v2.card["figures"]["tasks"] == World.load(again).card["figures"]["tasks"]
-    assert v2.card["tier"] == "v2" and v2.card["world_version"] == 2
+    assert v2.card["tier"] == "v2" and v2.card["world_version"] == 3
 
 
 def test_every_gold_cell_is_rederived_from_the_built_pages(v2: World) -> None:

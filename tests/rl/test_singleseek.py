@@ -19,7 +19,7 @@ from wideseek_rl.train import train
 def small_world(tmp_path_factory) -> Path:
     from wideseek_env.worlds import build_small_world
 
-    return build_small_world(tmp_path_factory.mktemp("world") / "small")
+    return build_small_world(tmp_path_factory.mktemp("world") / "small", tier="v2")  # QA sets too
 
 
 def test_the_spec_makes_one_agent_with_search_and_access(small_world, tiny_tokenizer):

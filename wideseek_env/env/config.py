@@ -11,9 +11,13 @@ from typing import Literal
 
 from wideseek_env.env.rewards import PaperRewardWeights, RewardKind
 
+Interface = Literal["wideseek", "paper"]
+INTERFACES: tuple[Interface, ...] = ("wideseek", "paper")
+
 RewardMetric = Literal[
     "item_f1", "item_precision", "item_recall", "row_f1", "row_precision", "row_recall", "success"
 ]
+QARewardMetric = Literal["correct", "exact_match", "token_f1"]
 
 #: Tokens charged per message on top of its content: role markers and separators of a chat template.
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -68,6 +72,12 @@ class EnvConfig:
     format_error_penalty: float = 0.0
     """Shaping of the ``"score"`` reward (off by default, not the paper's): subtracted per
     format error in the episode."""
+    qa_reward_metric: QARewardMetric = "correct"
+    """Field of a QA task's score paid as r_ans: ``correct`` (the judge's verdict, exact match
+    without a judge), ``exact_match`` or ``token_f1``."""
+    interface: Interface = "wideseek"
+    """What the agents see (``env/profiles.py``): ``wideseek`` (our tools and texts) or
+    ``paper`` (WideSeek-R1's tool names, schemas, limits, texts, turn hints and answer formats)."""
     tools_in_prompt: bool = True
     """List the tools' JSON schemas and the call format in each system prompt."""
     tool_workers: int | None = None
@@ -102,6 +112,10 @@ class EnvConfig:
             object.__setattr__(self, name, tuple(tools))
         if "delegate" in self.subagent_tools:
             raise ValueError("EnvConfig.subagent_tools: subagents cannot delegate (no nesting)")
+        if self.interface not in INTERFACES:
+            raise ValueError(f"EnvConfig.interface must be one of {INTERFACES}, got {self.interface!r}")
+        if self.qa_reward_metric not in QARewardMetric.__args__:
+            raise ValueError(f"EnvConfig.qa_reward_metric must be one of {QARewardMetric.__args__}")
         if self.reward_metric not in RewardMetric.__args__:
             raise ValueError(f"EnvConfig.reward_metric must be one of {RewardMetric.__args__}")
         if self.reward not in RewardKind.__args__:
@@ -127,4 +141,5 @@ PRESETS: dict[str, dict[str, object]] = {
     "WideSeek-v0": {},
     **{f"WideSeek-w{n}-v0": {"width": n} for n in PAPER_WIDTHS},
     "WideSeek-LeadSearch-v0": {"lead_tools": ("delegate", "search", "access")},
+    "WideSeek-Paper-v0": {"interface": "paper"},
 }

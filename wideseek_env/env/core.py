@@ -21,18 +21,19 @@ from typing import Any
 
 from wideseek_env.env.config import MESSAGE_OVERHEAD_TOKENS, EnvConfig, approx_token_count
 from wideseek_env.env.messages import ReadOnlyDict, freeze
-from wideseek_env.env.prompts import TEXTS, language_key, system_prompt
+from wideseek_env.env.profiles import Report, get_profile
+from wideseek_env.env.prompts import TEXTS, language_key
 from wideseek_env.env.protocol import (
     FinalMessage,
     FormatError,
     ToolCall,
     format_tool_call,
-    parse_action,
     parse_structured,
     strip_think,
 )
 from wideseek_env.env.rewards import EpisodeFacts, RewardTerms, episode_reward
-from wideseek_env.env.tools import ToolLimits, ToolRunner, check_arguments, tool_schema
+from wideseek_env.env.tools import ToolLimits, ToolRunner
+from wideseek_env.qa import task_kind
 from wideseek_env.search.base import SearchBackend
 from wideseek_env.tasks import Task
 
@@ -93,22 +94,26 @@ class Engine:
 
     def __init__(self, config: EnvConfig, backend: SearchBackend, *, judge: Any = None,
                  token_counter: Callable[[str], int] | None = None,
-                 context_counter: ContextCounter | None = None) -> None:
+                 context_counter: ContextCounter | None = None, reader: Any = None) -> None:
         self.config = config
         self.judge = judge
         self.count_tokens = token_counter or approx_token_count
         self.count_context = context_counter
+        self.profile = get_profile(config.interface)
+        if reader is not None and config.interface != "paper":
+            raise ValueError("reader= (access summaries) needs interface='paper': only its access "
+                             "calls say what to extract from a page (info_to_extract)")
         self.limits = ToolLimits(config.width, config.max_queries_per_call,
                                  config.max_urls_per_call, config.search_top_k, config.max_page_chars)
-        self.runner = ToolRunner(backend, self.limits, config.tool_workers)
+        self.runner = ToolRunner(backend, self.limits, config.tool_workers, self.profile, reader)
         self.lead_role = "lead" if "delegate" in config.lead_tools else "single"
         self.role_tools = {self.lead_role: config.lead_tools, "subagent": config.subagent_tools}
-        self.schemas = {role: freeze([tool_schema(t, self.limits) for t in tools])
+        self.schemas = {role: freeze([self.profile.schema(t, self.limits, role) for t in tools])
                         for role, tools in self.role_tools.items()}
         self.max_items = {"delegate": config.width, "search": config.max_queries_per_call,
                           "access": config.max_urls_per_call}
         self.subagent_ids = tuple(f"sub_{i}" for i in range(config.total_subagents))
-        self._prompts: dict[tuple[str, str], tuple[ReadOnlyDict, int]] = {}
+        self._prompts: dict[tuple[str, str, str], tuple[ReadOnlyDict, int]] = {}
         self.task: Task | None = None
         self.states: dict[str, AgentState] = {}
         self.live: list[AgentState] = []
@@ -120,6 +125,7 @@ class Engine:
     def reset(self, task: Task) -> None:
         """Start an episode on ``task``: only the lead exists, with the system prompt and query."""
         self.task = task
+        self.kind = task_kind(task)
         self.lang = language_key(task.language)
         self.texts = TEXTS[self.lang]
         self.done = False
@@ -133,7 +139,8 @@ class Engine:
         lead = AgentState("lead", self.lead_role, None, self.role_tools[self.lead_role],
                           self.config.lead_max_turns)
         self._append_system(lead)
-        self._append(lead, "user", task.query)
+        self._append(lead, "user", self.profile.first_user(self.lead_role, task.query, "",
+                                                           lead.max_turns))
         self.states = {"lead": lead}
         self.live = [lead]
 
@@ -146,10 +153,13 @@ class Engine:
         self._check_ids(actions)
         acting = [st for st in self.live if st.needs_action and actions.get(st.agent_id) is not None]
         if not acting:
+            if self.lead_role == "single":
+                raise ValueError("step() got no action (None); give the agent's completion text "
+                                 "or a tool call")
             waiting = [st.agent_id for st in self.live if st.needs_action]
             raise ValueError(f"step() got no action for any agent that needs one (waiting: {waiting})")
 
-        calls: list[tuple[AgentState, str, tuple[str, ...]]] = []
+        calls: list[tuple[AgentState, str, tuple[Any, ...]]] = []
         errors: list[tuple[AgentState, str]] = []
         spawned: list[str] = []
         for st in acting:
@@ -162,8 +172,13 @@ class Engine:
             if isinstance(parsed, FinalMessage):
                 self._finish(st, "final", parsed.text)
                 continue
+            items: tuple[Any, ...] = ()
             if isinstance(parsed, ToolCall):
                 parsed, items = self._validate(st, parsed)
+            if isinstance(parsed, FormatError) and self.profile.bad_call_is_final:
+                st.format_errors += 1  # the paper's rule: a call it cannot read is no call
+                self._finish(st, "final", strip_think(content))
+                continue
             if st.turns >= st.max_turns:  # a call on the last turn could never be read: stop here
                 if isinstance(parsed, FormatError):
                     st.format_errors += 1
@@ -196,7 +211,8 @@ class Engine:
         """Raise for programmer errors before anything changes, so a bad call leaves no trace."""
         for agent_id, action in actions.items():
             if action is not None and not isinstance(action, (str, Mapping, ToolCall, FinalMessage)):
-                raise TypeError(f"action of {agent_id!r}: an action is a str (completion text) or a "
+                who = "the agent" if self.lead_role == "single" else repr(agent_id)
+                raise TypeError(f"action of {who}: an action is a str (completion text) or a "
                                 f'mapping {{"name": ..., "arguments": {{...}}}}, got '
                                 f"{type(action).__name__}")
             st = self.states.get(agent_id)
@@ -214,7 +230,7 @@ class Engine:
     def _read(self, action: Any) -> tuple[FinalMessage | FormatError | ToolCall, str]:
         """Parse an action; return it with the text that goes into the transcript."""
         if isinstance(action, str):
-            return parse_action(action), action
+            return self.profile.parse(action), action
         if isinstance(action, (Mapping, ToolCall)):
             parsed = parse_structured(action)
             if isinstance(parsed, ToolCall):
@@ -223,19 +239,20 @@ class Engine:
         assert isinstance(action, FinalMessage)  # _check_ids let nothing else through
         return action, action.text
 
-    def _validate(self, st: AgentState, call: ToolCall) -> tuple[ToolCall | FormatError, tuple[str, ...]]:
-        if call.name not in st.tools:
-            return FormatError("tool", f"unknown tool {call.name!r}; your tools are: "
-                               f"{', '.join(st.tools)}."), ()
-        items, reason = check_arguments(call.name, call.arguments, self.max_items[call.name])
-        if reason is None and call.name == "delegate":
+    def _validate(self, st: AgentState, call: ToolCall) -> tuple[ToolCall | FormatError, tuple[Any, ...]]:
+        """The call under the internal tool name with its items, or why it cannot run."""
+        read = self.profile.read_call(call, st.tools, st.role, self.max_items)
+        if isinstance(read, FormatError):
+            return read, ()
+        tool, items = read
+        if tool == "delegate":
             left = len(self.subagent_ids) - self._n_started()
-            if len(items) > left:
-                reason = (f"delegate: too many subtasks ({len(items)}); only {left} subagent(s) "
-                          "are left in this episode.")
-        if reason is not None:
-            return FormatError("arguments", reason), ()
-        return call, items
+            if len(items) > left and self.profile.bad_call_is_final and left > 0:
+                items = items[:left]  # the paper's rule: entries beyond the limit are dropped
+            elif len(items) > left:
+                return FormatError("arguments", f"{call.name}: too many subtasks ({len(items)}); "
+                                   f"only {left} subagent(s) are left in this episode."), ()
+        return ToolCall(tool, call.arguments), items
 
     def _delegate(self, lead: AgentState, subtasks: tuple[str, ...]) -> list[str]:
         start = self._n_started()
@@ -246,7 +263,9 @@ class Engine:
             sub = AgentState(agent_id, "subagent", "lead", self.role_tools["subagent"],
                              self.config.subagent_max_turns, index, subtask)
             self._append_system(sub)
-            self._append(sub, "user", subtask)
+            assert self.task is not None
+            self._append(sub, "user", self.profile.first_user("subagent", subtask, self.task.query,
+                                                              sub.max_turns))
             self.states[agent_id] = sub
             self.live.append(sub)
             if sub.context_tokens >= self.config.max_context_tokens:  # no room to write anything
@@ -260,9 +279,9 @@ class Engine:
 
     def _reply(self, st: AgentState, name: str, text: str) -> None:
         """Append a tool message; fail the agent if it no longer fits its context budget."""
-        if st.turns == st.max_turns - 1:
-            text += "\n\n" + self.texts["last_turn"]
-        self._append(st, "tool", text, name)
+        text += self.profile.tool_tail(st.turns + 1, st.max_turns, self.texts["last_turn"])
+        shown = self.profile.tool_name(name) if name in ("delegate", "search", "access") else name
+        self._append(st, "tool", text, shown)
         if st.context_tokens >= self.config.max_context_tokens:  # no room left for a reply
             self._finish(st, "context", None)
 
@@ -287,28 +306,25 @@ class Engine:
         if lead.status != "blocked" or self.delegations[-1].pending:
             return
         deleg = self.delegations[-1]
-        t = self.texts
-        parts = [t["results"].format(n=len(deleg.agents))]
+        reports = []
         for i, (agent_id, subtask) in enumerate(zip(deleg.agents, deleg.subtasks), 1):
             sub = self.states[agent_id]
-            head = t["subtask"].format(i=i, agent=agent_id, subtask=subtask)
-            if sub.status == "done":
-                body = t["done"].format(turns=sub.turns) + "\n" + (sub.report or t["no_report"])
-            else:
-                body = t["failed"].format(reason=self._failure_text(sub))
-            parts.append(f"{head}\n{body}")
+            done = sub.status == "done"
+            reports.append(Report(i, agent_id, subtask, sub.turns,
+                                  (sub.report or "") if done else None,
+                                  "" if done else self._failure_text(sub)))
         lead.needs_action = True
         lead.status = "running"
-        self._reply(lead, "delegate", "\n\n".join(parts))
+        self._reply(lead, "delegate", self.profile.reports_text(reports, self.lang))
 
     # ---------------------------------------------------------------- messages and context
 
     def _append_system(self, st: AgentState) -> None:
-        key = (st.role, self.lang)
+        key = (st.role, self.lang, self.kind)
         if key not in self._prompts:
-            text = system_prompt(
-                st.role, self.task.language if self.task else "en", tools=self.schemas[st.role],
-                max_turns=st.max_turns, width=self.config.width,
+            text = self.profile.system_prompt(
+                st.role, self.task.language if self.task else "en", self.kind,
+                tools=self.schemas[st.role], max_turns=st.max_turns, width=self.config.width,
                 tools_in_prompt=self.config.tools_in_prompt,
             )
             self._prompts[key] = (ReadOnlyDict(role="system", content=text),
@@ -348,18 +364,26 @@ class Engine:
                 self._finish(st, "turns", None)
         self.done = True
         self.end_reason = "answer" if lead.end_reason == "final" else lead.end_reason
-        self.response = lead.report if lead.end_reason == "final" else self._last_table(lead)
+        self.response = lead.report if lead.end_reason == "final" else \
+            self._last_answer(lead, "\\boxed{" if self.kind == "qa" else "|")
         assert self.task is not None
-        if self.config.explain_score:
+        answer = self.profile.answer_text(self.response or "", self.kind)
+        metric = self.config.reward_metric
+        if self.kind == "qa":
+            from wideseek_env.scoring.qa import score_qa
+
+            self.score = score_qa(self.task, answer, judge=self.judge)  # type: ignore[arg-type]
+            metric = self.config.qa_reward_metric
+        elif self.config.explain_score:
             from wideseek_env.scoring.explain import explain_response
 
-            self.score, explanation = explain_response(self.task, self.response or "", self.judge)
+            self.score, explanation = explain_response(self.task, answer, self.judge)
             self.explanation = explanation.as_dict()
         else:
-            self.score = score_response(self.task, self.response or "", judge=self.judge)
+            self.score = score_response(self.task, answer, judge=self.judge)
         states = self.states.values()
         facts = EpisodeFacts(
-            answer_score=float(getattr(self.score, self.config.reward_metric)),
+            answer_score=float(getattr(self.score, metric)),
             format_ok=bool(self.score.parse_ok), lead_failed=lead.end_reason != "final",
             access_calls=sum(st.tool_calls.get("access", 0) for st in states),
             max_response_tokens=max(st.max_response_tokens for st in states),
@@ -370,12 +394,15 @@ class Engine:
         self.reward = self.reward_terms.reward
 
     @staticmethod
-    def _last_table(lead: AgentState) -> str:
-        """What a lead that ran out of budget is scored on: its latest message holding a table."""
+    def _last_answer(lead: AgentState, mark: str) -> str:
+        """What a lead that ran out of budget is scored on: its latest message holding a table
+        (``mark`` "|" starting a line) or a box (``mark`` ``\\boxed{``)."""
         for msg in reversed(lead.messages):
             if msg["role"] == "assistant":
                 text = strip_think(msg["content"])
-                if any(line.lstrip().startswith("|") for line in text.splitlines()):
+                if mark == "|" and any(line.lstrip().startswith("|") for line in text.splitlines()):
+                    return text
+                if mark != "|" and mark in text:
                     return text
         return ""
 
@@ -401,11 +428,13 @@ class Engine:
         """End-of-episode record: score fields, reward, subagents used, total and critical-path turns."""
         assert self.task is not None and self.score is not None
         record = self.score.as_dict()
-        out = {k: record[k] for k in ("item_precision", "item_recall", "item_f1", "row_precision",
-                                      "row_recall", "row_f1", "success", "parse_ok")}
+        fields = ("correct", "exact_match", "token_f1", "parse_ok") if self.kind == "qa" else (
+            "item_precision", "item_recall", "item_f1", "row_precision", "row_recall", "row_f1",
+            "success", "parse_ok")
+        out: dict[str, Any] = {k: record[k] for k in fields}
         lead = self.states["lead"]
         out.update(
-            task_id=self.task.instance_id, episode_end=self.end_reason, reward=self.reward,
+            kind=self.kind, task_id=self.task.instance_id, episode_end=self.end_reason, reward=self.reward,
             score=record, subagents_used=self._n_started(),
             total_turns=sum(st.turns for st in self.states.values()),
             critical_path_turns=lead.turns + sum(

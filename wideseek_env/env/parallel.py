@@ -80,7 +80,7 @@ context), ``turns``, ``max_turns``, ``tool_calls`` (count by tool name), ``forma
 ``tool_errors``, ``context_tokens``, ``max_context_tokens``, and for subagents ``delegation``
 (index of the delegate call that started it). The lead's info of the final step adds
 ``item_precision/recall/f1``, ``row_precision/recall/f1``, ``success``, ``parse_ok``,
-``score`` (the full score record as a dict), ``reward``, ``task_id``, ``episode_end``
+``score`` (the full score record as a dict), ``reward``, ``kind`` (table or qa), ``task_id``, ``episode_end``
 (answer/turns/context), ``subagents_used``, ``total_turns``, ``critical_path_turns`` (lead turns
 plus, per delegate call, the most turns any of its subagents took: the rounds parallelism leaves),
 ``total_format_errors``, ``access_calls`` and ``max_response_tokens`` (the longest single reply);
@@ -91,8 +91,9 @@ time.
 
 ## Arguments
 
-``world`` (a World, a path to one, or None for the embedded default world), ``split``, ``tasks``
-and ``backend`` (override the world's), ``judge`` (passed to the scorer for ``llm_judge``
+``world`` (a World, a path to one, or None for the embedded default world), ``split`` (the
+world's task split: ``"test"`` by default, as ``wideseek eval`` uses; pass ``split="train"`` to
+train), ``tasks`` and ``backend`` (override the world's), ``judge`` (passed to the scorer for ``llm_judge``
 columns), ``token_counter`` (``str -> int``; default
 :func:`~wideseek_env.env.config.approx_token_count`; each message costs its content plus 4
 tokens), ``context_counter`` (``(messages, tools) -> int``: a policy's exact count of a whole
@@ -107,6 +108,11 @@ conversation as its engine sees it, replacing ``token_counter`` for budgets), ``
 - v0, issue 12: an agent is ended as "context" when it has no room left for a reply (``>=``
   instead of ``>``), when its own reply reaches the budget, or (a subagent) at start; the
   ``"paper"`` reward; ``context_counter``. Episodes that stay inside their budgets are unchanged.
+- v0, issue 13: ``interface="paper"`` (WideSeek-R1's tools, limits, texts and answer formats,
+  :mod:`~wideseek_env.env.profiles`; registered as ``WideSeek-Paper-v0``), ``reader=`` (access
+  summaries), QA tasks (:class:`~wideseek_env.qa.QATask`; the lead's final info then holds
+  ``correct``, ``exact_match``, ``token_f1`` and ``parse_ok`` instead of the table fields) and
+  ``kind`` in the lead's final info. Under the default interface nothing else changed.
 """
 
 from __future__ import annotations
@@ -135,7 +141,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         self,
         *,
         world: Any = None,
-        split: str = "train",
+        split: str = "test",
         tasks: Sequence[Task] | None = None,
         backend: SearchBackend | None = None,
         judge: Any = None,
@@ -143,6 +149,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         context_counter: ContextCounter | None = None,
         render_mode: str | None = None,
         config: EnvConfig | None = None,
+        reader: Any = None,
         **budgets: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -153,7 +160,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         self.render_mode = render_mode
         self.tasks, backend = resolve_sources(world, split, tasks, backend)
         self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter,
-                              context_counter=context_counter)
+                              context_counter=context_counter, reader=reader)
         self.possible_agents = ["lead", *self._engine.subagent_ids]
         self.agents: list[str] = []
         self._obs_space = ConversationSpace()
@@ -161,7 +168,7 @@ class WideSeekEnv(TranscriptViews, ParallelEnv):
         self._action_spaces = {
             a: ActionSpace(eng.lead_role if a == "lead" else "subagent",
                            eng.role_tools[eng.lead_role if a == "lead" else "subagent"],
-                           max_items=eng.max_items)
+                           max_items=eng.max_items, profile=eng.profile)
             for a in self.possible_agents
         }
         self.observation_spaces = dict.fromkeys(self.possible_agents, self._obs_space)

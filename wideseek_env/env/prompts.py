@@ -62,6 +62,18 @@ _ANSWER = {
     ),
 }
 
+_ANSWER_QA = {
+    "en": (
+        "The user may instead ask a question with a short answer. Then, when you have it, reply "
+        "without a tool call and put the answer inside \\boxed{} (for example \\boxed{1987}). "
+        "That reply ends the task."
+    ),
+    "zh": (
+        "用户也可能提出一个答案简短的问题。此时，得到答案后请直接回复（不要调用工具），并把答案放在 "
+        "\\boxed{} 中（例如 \\boxed{1987}）。这条回复即结束任务。"
+    ),
+}
+
 _TOOLS = {
     "en": (
         "# Tools\n\nCall at most one tool per turn. The tools you can call are described by "
@@ -117,13 +129,20 @@ def system_prompt(
     max_turns: int,
     width: int,
     tools_in_prompt: bool,
+    kind: str = "table",
 ) -> str:
-    """The system prompt of ``role`` (``lead``, ``subagent`` or ``single``)."""
+    """The system prompt of ``role`` (``lead``, ``subagent`` or ``single``); a ``qa`` task's
+    lead is told to box its answer."""
     lang = language_key(language)
     parts = [_INTRO[(role, lang)].format(width=width, turns=max_turns)]
     if role != "subagent":
-        parts.append(_ANSWER[lang])
+        parts.append(_ANSWER_QA[lang] if kind == "qa" else _ANSWER[lang])
     if tools_in_prompt and tools:
-        schemas = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
-        parts.append(_TOOLS[lang].format(schemas=schemas))
+        parts.append(tools_block(tools, lang))
     return "\n\n".join(parts)
+
+
+def tools_block(tools: Sequence[Mapping[str, Any]], language: str) -> str:
+    """The ``# Tools`` section: the schemas inside ``<tools></tools>`` and the call format."""
+    schemas = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
+    return _TOOLS[language_key(language)].format(schemas=schemas)

@@ -56,7 +56,14 @@ def render_tree(engine: Engine, max_chars: int = 300) -> str:
             continue
         for agent_id in deleg.agents:
             out.extend(_agent_lines(engine.states[agent_id], "    ", max_chars))
-    if engine.done:
+    if engine.done and engine.kind == "qa":
+        s = engine.summary()
+        out.append(
+            f"end: {s['episode_end']}; reward {s['reward']:.3f}; correct {s['correct']:.0f}; "
+            f"token F1 {s['token_f1']:.3f}; subagents {s['subagents_used']}; turns "
+            f"{s['total_turns']} (critical path {s['critical_path_turns']})"
+        )
+    elif engine.done:
         s = engine.summary()
         out.append(
             f"end: {s['episode_end']}; reward {s['reward']:.3f}; item F1 {s['item_f1']:.3f}; "

@@ -41,7 +41,7 @@ at the end the score fields, ``score``, ``reward``, ``task_id``, ``episode_end``
 
 ## Arguments
 
-``max_turns`` (50), ``world``, ``split``, ``tasks``, ``backend``, ``judge``, ``token_counter``,
+``max_turns`` (50), ``world``, ``split`` (``"test"`` by default; ``"train"`` to train), ``tasks``, ``backend``, ``judge``, ``token_counter``,
 ``render_mode``, and the tool and context budgets of
 :class:`~wideseek_env.env.config.EnvConfig` (``max_context_tokens``, ``search_top_k``,
 ``max_page_chars``, …).
@@ -80,13 +80,14 @@ class WideSeekSingleAgentEnv(TranscriptViews, gym.Env[list, Any]):
         *,
         max_turns: int = 50,
         world: Any = None,
-        split: str = "train",
+        split: str = "test",
         tasks: Sequence[Task] | None = None,
         backend: SearchBackend | None = None,
         judge: Any = None,
         token_counter: Callable[[str], int] | None = None,
         context_counter: ContextCounter | None = None,
         render_mode: str | None = None,
+        reader: Any = None,
         **budgets: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -99,10 +100,11 @@ class WideSeekSingleAgentEnv(TranscriptViews, gym.Env[list, Any]):
         self.render_mode = render_mode
         self.tasks, backend = resolve_sources(world, split, tasks, backend)
         self._engine = Engine(self.config, backend, judge=judge, token_counter=token_counter,
-                              context_counter=context_counter)
+                              context_counter=context_counter, reader=reader)
         self.observation_space = ConversationSpace()
         self.action_space = ActionSpace("single", self.config.lead_tools,
-                                        max_items=self._engine.max_items)
+                                        max_items=self._engine.max_items,
+                                        profile=self._engine.profile)
 
     def reset(
         self, *, seed: int | None = None, options: Mapping[str, Any] | None = None

@@ -58,5 +58,9 @@ def pick_task(tasks: Sequence[Task], options: Mapping[str, Any] | None, index: i
                 return task
         raise KeyError(f'options["task_id"]={options["task_id"]!r} is not among the env\'s {len(tasks)} tasks')
     if "task_index" in options:
-        return tasks[int(options["task_index"])]
+        i = options["task_index"]
+        if isinstance(i, bool) or not isinstance(i, int) or not -len(tasks) <= i < len(tasks):
+            raise ValueError(f'options["task_index"]={i!r} is not an index into the env\'s '
+                             f"{len(tasks)} tasks (0 … {len(tasks) - 1})")
+        return tasks[i]
     return tasks[index]

@@ -74,11 +74,15 @@ class ActionSpace(spaces.Space[Any]):
         *,
         max_items: Mapping[str, int],
         seed: int | None = None,
+        profile: Any = None,
     ) -> None:
+        from wideseek_env.env.profiles import get_profile
+
         super().__init__(shape=None, dtype=None, seed=seed)
         self.role = role
         self.tools = tuple(tools)
         self.max_items = dict(max_items)
+        self.profile = profile if profile is not None else get_profile("wideseek")
 
     @property
     def is_np_flattenable(self) -> bool:
@@ -88,12 +92,14 @@ class ActionSpace(spaces.Space[Any]):
         return isinstance(x, str) or (isinstance(x, Mapping) and isinstance(x.get("name"), str))
 
     def __repr__(self) -> str:
-        return f"ActionSpace(role={self.role!r}, tools={self.tools!r})"
+        return (f"ActionSpace(role={self.role!r}, tools={self.tools!r}, "
+                f"interface={self.profile.name!r})")
 
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, ActionSpace)
-            and (self.role, self.tools, self.max_items) == (other.role, other.tools, other.max_items)
+            and (self.role, self.tools, self.max_items, self.profile.name)
+            == (other.role, other.tools, other.max_items, other.profile.name)
         )
 
     def __hash__(self) -> int:
@@ -103,17 +109,26 @@ class ActionSpace(spaces.Space[Any]):
         rng = self.np_random
         return " ".join(rng.choice(_WORDS, size=int(rng.integers(lo, hi + 1))).tolist())
 
-    def _items(self, tool: str, n: int) -> list[str]:
+    def _items(self, tool: str, n: int) -> list[Any]:
+        from wideseek_env.env.profiles import AccessItem, SearchItem
+
         if tool == "access":
-            return [f"https://example.org/{self._words(1, 1)}" for _ in range(n)]
+            return [AccessItem(f"https://example.org/{self._words(1, 1)}", self._words(1, 4))
+                    for _ in range(n)]
+        if tool == "search":
+            return [SearchItem(self._words(1, 5)) for _ in range(n)]
         return [self._words(1, 5) for _ in range(n)]
+
+    def _call(self, tool: str, n: int) -> tuple[str, dict[str, Any]]:
+        call = self.profile.call(tool, self._items(tool, n), self.role)
+        return call["name"], call["arguments"]
 
     def _valid_call(self) -> tuple[str, dict[str, Any]]:
         rng = self.np_random
         tool = self.tools[int(rng.integers(len(self.tools)))]
-        n = int(rng.integers(1, self.max_items[tool] + 1))
-        key = {"delegate": "subtasks", "search": "queries", "access": "urls"}[tool]
-        return tool, {key: self._items(tool, n)}
+        n = 1 if self.role == "single" and tool != "delegate" else \
+            int(rng.integers(1, self.max_items[tool] + 1))
+        return self._call(tool, n)
 
     def _final(self) -> str:
         if self.role == "subagent":
@@ -146,7 +161,6 @@ class ActionSpace(spaces.Space[Any]):
             return "<tool_call>" + json.dumps({"name": name, "arguments": {"x": 1}}) + "</tool_call>"
         if kind == "too_many":
             tool = self.tools[int(rng.integers(len(self.tools)))]
-            key = {"delegate": "subtasks", "search": "queries", "access": "urls"}[tool]
-            return format_tool_call(tool, {key: self._items(tool, self.max_items[tool] + 1)})
+            return format_tool_call(*self._call(tool, self.max_items[tool] + 1))
         a, b = self._valid_call(), self._valid_call()
         return format_tool_call(*a) + "\n" + format_tool_call(*b)

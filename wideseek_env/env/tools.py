@@ -197,15 +197,25 @@ class ToolRunner:
     """Runs one step's worth of ``search`` and ``access`` calls against a backend.
 
     ``workers`` > 1 reads pages on a (process-wide, shared) thread pool of that size; otherwise
-    pages are read inline, in order. ``None`` picks with :func:`default_workers`.
+    pages are read inline, in order. ``None`` picks with :func:`default_workers`. Call items are
+    the records of :mod:`~wideseek_env.env.profiles` (``SearchItem``, ``AccessItem``) and
+    ``profile`` writes the result texts; a search item's own ``count`` replaces ``top_k``.
+    With a ``reader`` (:class:`~wideseek_env.search.reader.PageReader`), a page read for an item
+    with ``info_to_extract`` comes back as the reader's summary of it (summaries run on the
+    shared pool); a reader that fails is a tool error of that page.
     """
 
-    def __init__(self, backend: SearchBackend, limits: ToolLimits, workers: int | None = None) -> None:
+    def __init__(self, backend: SearchBackend, limits: ToolLimits, workers: int | None = None,
+                 profile: Any = None, reader: Any = None) -> None:
+        from wideseek_env.env.profiles import get_profile
+
         self.backend = backend
         self.limits = limits
         self.workers = default_workers(backend) if workers is None else workers
+        self.profile = profile if profile is not None else get_profile("wideseek")
+        self.reader = reader
 
-    def run(self, calls: Sequence[tuple[str, tuple[str, ...]]]) -> list[tuple[str, int]]:
+    def run(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[tuple[str, int]]:
         """Execute ``(tool, items)`` calls; return ``(text, n_errors)`` per call, same order."""
         out: list[tuple[str, int] | None] = [None] * len(calls)
         searches = [i for i, (name, _) in enumerate(calls) if name == "search"]
@@ -214,40 +224,52 @@ class ToolRunner:
                 out[i] = result
         reads = [i for i, (name, _) in enumerate(calls) if name == "access"]
         if reads:
-            pairs = [(i, url) for i in reads for url in calls[i][1]]
-            pages = self._access([url for _, url in pairs])
+            pairs = [(i, item) for i in reads for item in calls[i][1]]
+            pages = self._access([item.url for _, item in pairs])
+            summaries = self._summaries([item for _, item in pairs], pages)
             per_call: dict[int, list[str]] = {i: [] for i in reads}
             errors = dict.fromkeys(reads, 0)
-            for (i, url), page in zip(pairs, pages):
-                per_call[i].append(format_page(url, page))
+            for (i, item), page, summary in zip(pairs, pages, summaries):
+                if isinstance(summary, _Failed):  # the reader failed: report it as the page's error
+                    page, summary = summary.reason, None
+                per_call[i].append(self.profile.access_text(item, page, summary))
                 errors[i] += isinstance(page, str)
             for i in reads:
-                out[i] = ("\n\n---\n\n".join(per_call[i]), errors[i])
+                out[i] = (self.profile.access_join(per_call[i]), errors[i])
         return [r if r is not None else ("", 0) for r in out]
 
-    def _search(self, batches: list[tuple[str, ...]]) -> list[tuple[str, int]]:
-        flat = [q for batch in batches for q in batch]
+    def _search(self, batches: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
+        flat = [item for batch in batches for item in batch]
+        by_k: dict[int, list[int]] = {}
+        for n, item in enumerate(flat):
+            by_k.setdefault(item.count or self.limits.top_k, []).append(n)
+        results: list[Any] = [None] * len(flat)
         try:
-            results = self.backend.search(flat, self.limits.top_k)
+            for k, where in by_k.items():  # one backend call per result count (usually one)
+                got = self.backend.search([flat[n].query for n in where], k)
+                if len(got) != len(where):
+                    raise RuntimeError(
+                        f"{type(self.backend).__name__}.search returned {len(got)} result lists "
+                        f"for {len(where)} queries"
+                    )
+                for n, hits in zip(where, got):
+                    results[n] = hits
         except SearchError:
             # Isolate the failure: one agent's bad query must not cost the others their results.
             return [self._search_one(batch) for batch in batches]
-        if len(results) != len(flat):
-            raise RuntimeError(
-                f"{type(self.backend).__name__}.search returned {len(results)} result lists "
-                f"for {len(flat)} queries"
-            )
         out, pos = [], 0
         for batch in batches:
-            out.append((format_search(batch, results[pos : pos + len(batch)]), 0))
+            out.append((self.profile.search_text(batch, results[pos : pos + len(batch)]), 0))
             pos += len(batch)
         return out
 
-    def _search_one(self, batch: tuple[str, ...]) -> tuple[str, int]:
+    def _search_one(self, batch: tuple[Any, ...]) -> tuple[str, int]:
         try:
-            return format_search(batch, self.backend.search(list(batch), self.limits.top_k)), 0
+            results = [self.backend.search([item.query], item.count or self.limits.top_k)[0]
+                       for item in batch]
+            return self.profile.search_text(batch, results), 0
         except SearchError as err:
-            return f"Error: search failed: {err}", 1
+            return self.profile.search_error(str(err)), 1
 
     def _access(self, urls: list[str]) -> list[Page | str]:
         if self.workers > 1 and len(urls) > 1:
@@ -259,3 +281,35 @@ class ToolRunner:
             return self.backend.access(url, offset=0, max_chars=self.limits.max_page_chars)
         except SearchError as err:
             return str(err) or type(err).__name__
+
+    def _summaries(self, items: list[Any], pages: list[Page | str]) -> list[Any]:
+        """The reader's summary per page (None: none asked for; ``_Failed``: the reader failed)."""
+        wanted = [n for n, (item, page) in enumerate(zip(items, pages))
+                  if self.reader is not None and item.info_to_extract
+                  and isinstance(page, Page) and page.text.strip()]
+        out: list[Any] = [None] * len(items)
+        if not wanted:
+            return out
+
+        def one(n: int) -> Any:
+            from wideseek_env.search.reader import ReaderError
+
+            page = pages[n]
+            assert isinstance(page, Page)
+            try:
+                return self.reader.summarize(items[n].info_to_extract, page.text)
+            except ReaderError as err:
+                return _Failed(f"the page could not be summarised: {err}")
+
+        results = list(shared_pool(REMOTE_WORKERS).map(one, wanted)) if len(wanted) > 1 else \
+            [one(wanted[0])]
+        for n, result in zip(wanted, results):
+            out[n] = result
+        return out
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A summary the reader could not write (its reason becomes the page's error text)."""
+
+    reason: str

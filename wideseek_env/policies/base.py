@@ -30,12 +30,15 @@ class AgentRequest:
 @dataclass(frozen=True)
 class AgentAction:
     """A policy's answer for one agent: raw completion text, or an already-parsed tool call
-    (``{"name": ..., "arguments": {...}}``), plus optional cost accounting."""
+    (``{"name": ..., "arguments": {...}}``), plus optional cost accounting and why generation
+    stopped (``finish_reason``: ``"stop"``, ``"tool_calls"``, or ``"length"`` for a completion cut
+    by the token limit; ``None`` when the policy does not know)."""
 
     key: Any
     action: str | Mapping[str, Any]
     completion_tokens: int | None = None
     prompt_tokens: int | None = None
+    finish_reason: str | None = None
 
 
 @runtime_checkable

@@ -5,7 +5,8 @@ run replays exactly whatever the batching or the order of requests. The words of
 and subtasks come from the agent's own conversation and random URLs from the URLs it has seen, so
 valid calls do reach real pages now and then. Actions are a mix of:
 
-- valid tool calls of the agent's tools, as protocol text or as structured dicts;
+- valid tool calls of the agent's tools, as protocol text or as structured dicts, in the
+  interface profile the request's tool schemas belong to (``wideseek`` or ``paper``);
 - final messages (for the lead, a markdown table of random words under random headers);
 - junk (random characters, empty text, unclosed tags, bad JSON, unknown tools, wrong arguments,
   too many items, several calls in one turn).
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from random import Random
 from typing import Any
 
+from wideseek_env.env.profiles import AccessItem, SearchItem, profile_of_tools
 from wideseek_env.env.protocol import format_tool_call
 from wideseek_env.policies.base import AgentAction, AgentRequest
 
@@ -84,6 +86,7 @@ class RandomPolicy:
         words = _WORD.findall(text)[:2000] or ["wideseek"]
         urls = sorted(set(_URL.findall(text))) or ["https://example.org/nowhere"]
         tools = _tool_names(request.tools)
+        profile = profile_of_tools(request.tools)
         kind = rng.choices(self.kinds, self.weights)[0]
         if not tools and kind not in ("final", "junk", "empty"):
             kind = "final"
@@ -96,7 +99,19 @@ class RandomPolicy:
 
         def valid_call() -> tuple[str, dict[str, Any]]:
             tool = rng.choice(tools)
-            return tool, {_ARG.get(tool, "input"): items(tool, rng.randint(1, 3))}
+            internal = profile.internal_name(tool)
+            values = items(internal or tool, rng.randint(1, 3))
+            if internal is None:
+                return tool, {"input": values}
+            if profile.name == "wideseek":
+                return tool, {_ARG[internal]: values}
+            wrapped: list[Any] = values
+            if internal == "search":
+                wrapped = [SearchItem(v) for v in values]
+            elif internal == "access":
+                wrapped = [AccessItem(v, phrase()) for v in values]
+            call = profile.call(internal, wrapped, request.role)
+            return call["name"], call["arguments"]
 
         if kind == "call_text":
             name, args = valid_call()

@@ -55,6 +55,7 @@ from wideseek_env.policies.steps import (
     split_entity,
     tool_history,
 )
+from wideseek_env.policies.translate import profile_action, wideseek_view
 from wideseek_env.scoring.extract import render_markdown_table
 
 _BLOCK = re.compile(r"^## (?:Subtask|子任务) (\d+)", re.MULTILINE)
@@ -220,6 +221,7 @@ class ScriptedPolicy:
         return [AgentAction(r.key, self._act(r)) for r in requests]
 
     def _act(self, req: AgentRequest) -> str | dict[str, Any]:
+        req, profile = wideseek_view(req)  # another interface's request, as wideseek shows it
         if req.role == "lead":
             step = self._lead(req)
         elif req.role == "single":
@@ -228,7 +230,8 @@ class ScriptedPolicy:
             step = self._subagent(req)
         if step.name is None:
             return step.text
-        return {"name": step.name, "arguments": dict(step.arguments)}
+        return profile_action({"name": step.name, "arguments": dict(step.arguments)}, profile,
+                              req.role, first_user(req.messages))
 
     def _last_turn(self, req: AgentRequest) -> bool:
         info = req.info

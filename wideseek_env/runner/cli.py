@@ -12,14 +12,33 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from wideseek_env.errors import ConfigError, UserError
+from wideseek_env.runner.sources import (
+    add_interface_args,
+    add_task_args,
+    build_reader,
+    load_task_source,
+)
+
 POLICIES = ("scripted", "openai", "random")
+KEY_IN_ARGV = ("{flag} would put the key in the command line, where `ps` and the run's files show "
+               "it; put it in an environment variable and pass {env_flag} NAME instead")
+
+
+class _KeyInArgv(argparse.Action):
+    """Refuses ``--api-key VALUE`` with the reason and the flag to use instead."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        parser.error(KEY_IN_ARGV.format(flag=option_string, env_flag=f"{option_string}-env"))
 
 
 # ------------------------------------------------------------------------------ shared options
@@ -37,12 +56,18 @@ def add_world_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--task-id", action="append", default=None,
                    help="run only this task (repeatable)")
     g.add_argument("--search-url", default=None,
-                   help="use a retrieval server (`wideseek serve-search`) instead of the local index")
+                   help="use a retrieval server instead of the local index: `wideseek serve-search`"
+                        " or any Search-R1-style server (base URL, .../retrieve URL or host:port)")
+    add_task_args(g)
 
 
 def add_policy_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--policy", choices=POLICIES, default="scripted",
-                   help="who plays the agents (default scripted)")
+    p.add_argument("--policy", default="scripted",
+                   help="who plays the agents: scripted (default), random, openai, or your own "
+                        "as MODULE:FACTORY (a callable returning a Policy; docs/eval.md)")
+    p.add_argument("--policy-kwargs", default=None,
+                   help="MODULE:FACTORY policies: keyword arguments as a JSON object")
+    add_interface_args(p)
     g = p.add_argument_group("scripted / random policy")
     g.add_argument("--entities-per-subtask", type=int, default=2,
                    help="scripted lead: entities per subagent (default 2)")
@@ -52,13 +77,17 @@ def add_policy_args(p: argparse.ArgumentParser) -> None:
                    help="server root such as http://host:8000/v1; repeat (or comma-separate) to "
                         "spread requests round-robin over several servers")
     o.add_argument("--model", default=None, help="model name at the server")
-    o.add_argument("--api-key", default=None, help="bearer token (default: $OPENAI_API_KEY)")
+    o.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
+                   help="environment variable holding the bearer token, if the server needs one "
+                        "(default OPENAI_API_KEY); keys never go in the command line or any file")
+    o.add_argument("--api-key", action=_KeyInArgv, help=argparse.SUPPRESS)
     o.add_argument("--tool-mode", choices=("native", "text"), default="native",
                    help="native: tools/tool_calls (vLLM: --enable-auto-tool-choice "
                         "--tool-call-parser hermes); text: <tool_call> text protocol")
     o.add_argument("--temperature", type=float, default=0.7)
     o.add_argument("--top-p", type=float, default=1.0)
-    o.add_argument("--max-tokens", type=int, default=2048, help="completion tokens per turn")
+    o.add_argument("--max-tokens", type=int, default=2048,
+                   help="completion tokens per turn (sent as max_completion_tokens)")
     o.add_argument("--timeout-s", type=float, default=600.0, help="per request")
     o.add_argument("--max-retries", type=int, default=5)
     o.add_argument("--concurrency", type=int, default=64, help="requests in flight")
@@ -68,7 +97,10 @@ def add_policy_args(p: argparse.ArgumentParser) -> None:
     j = p.add_argument_group("judge for llm_judge columns (optional; else exact match)")
     j.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint")
     j.add_argument("--judge-model", default=None)
-    j.add_argument("--judge-api-key", default=None)
+    j.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", metavar="NAME",
+                   help="environment variable holding the judge's bearer token (default "
+                        "OPENAI_API_KEY)")
+    j.add_argument("--judge-api-key", action=_KeyInArgv, help=argparse.SUPPRESS)
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
@@ -92,37 +124,89 @@ def spread(items: Sequence[Any], n: int | None) -> list[Any]:
     if n is None or n >= len(items):
         return list(items)
     if n < 1:
-        raise ValueError("--limit must be >= 1")
+        raise ConfigError("--limit must be >= 1")
     return [items[(i * len(items)) // n] for i in range(n)]
 
 
-def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]]:
-    """Tasks, search backend and a description of the world, from the world options."""
-    from wideseek_env.worlds import World, resolve_world
+def resolve_world(arg: str | Path, *, progress: bool = True) -> Path:
+    """The folder of ``--world``: ``default`` and ``default-easy`` are the embedded default
+    world's tiers (built on first use), anything else a folder."""
+    from wideseek_env.progress import is_terminal
+    from wideseek_env.worlds import cache_root
+    from wideseek_env.worlds import resolve_world as resolve
+    from wideseek_env.worlds.world import WORLD_NAMES
 
+    if str(arg) in WORLD_NAMES and not is_terminal():  # bars would fill a log with \r
+        print(f"wideseek: the default world (built once into {cache_root()}, about a minute)",
+              file=sys.stderr, flush=True)
+    return resolve(arg, progress=progress and is_terminal())
+
+
+def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]]:
+    """Tasks, search backend and the world's record for run.json, from the world options.
+
+    With ``--search-url`` the server must answer ``/health`` and, when it reports a world id,
+    serve the very world named by ``--world`` (the tasks come from there)."""
+    from wideseek_env.search.base import DamagedWorldError, SearchError
+    from wideseek_env.worlds import World
+
+    if args.tasks is not None:
+        return load_task_source(args)
     path = resolve_world(args.world, progress=not args.no_progress)
     world = World.load(path)
-    tasks = world.tasks(args.split)
+    tasks = world.tasks(args.split, task_set=args.task_set)
     if args.task_id:
         by_id = {t.instance_id: t for t in tasks}
         missing = [t for t in args.task_id if t not in by_id]
         if missing:
-            raise SystemExit(f"error: --task-id {missing[0]!r} is not in split {args.split!r} of {path}")
+            raise ConfigError(f"--task-id {missing[0]!r} is not in split {args.split!r} of {path}")
         tasks = [by_id[t] for t in args.task_id]
     tasks = spread(tasks, args.limit)
+    world_id = world.card.get("world_id")
     if args.search_url:
         from wideseek_env.search.http import HttpSearchBackend
 
         backend = HttpSearchBackend(args.search_url)
+        try:
+            health = backend.health()
+        except SearchError as err:
+            raise SearchError(f"--search-url: {err}") from None
+        if health.get("status") == "damaged":
+            problems = health.get("integrity", {}).get("problems") or ["unknown damage"]
+            raise DamagedWorldError(f"the search server at {backend.base_url} reports its world "
+                                    f"as damaged: {problems[0]}")
+        served = health.get("world_id")
+        if served and world_id and served != world_id:
+            raise ConfigError(f"the search server at {backend.base_url} serves world "
+                              f"{health.get('world')!r} (id {served}) but --world {args.world} is "
+                              f"{world.name!r} (id {world_id}); point both at the same world")
+        search_url = backend.base_url
     else:
         backend = world.backend()
-    info = {"name": world.name, "path": str(path), "split": args.split, "tasks": len(tasks),
-            "source": world.card.get("source")}
+        search_url = None
+    info = {"name": world.name, "world_id": world_id, "path": str(path), "split": args.split,
+            "tasks": len(tasks), "source": world.card.get("source"),
+            "builder_version": world.card.get("builder_version"), "search_url": search_url}
+    if args.task_set != "width":
+        info["task_set"] = args.task_set
     return tasks, backend, info
+
+
+def _api_key(env_name: str | None) -> str | None:
+    """The key in environment variable ``env_name`` (None when unset or empty)."""
+    return os.environ.get(env_name) or None if env_name else None
 
 
 def build_policy(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The policy and the settings that identify it (recorded in run.json; no URLs or keys)."""
+    if args.policy != "openai":
+        given = [flag for flag, value in (("--base-url", args.base_url), ("--model", args.model),
+                                          ("--extra-body", args.extra_body)) if value]
+        if given:
+            raise ConfigError(f"{given[0]} only applies to --policy openai (the policy is "
+                              f"{args.policy!r})")
+    if args.policy_kwargs and ":" not in args.policy:
+        raise ConfigError("--policy-kwargs only applies to a MODULE:FACTORY policy")
     if args.policy == "scripted":
         from wideseek_env.policies.scripted import ScriptedPolicy
 
@@ -132,34 +216,49 @@ def build_policy(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         from wideseek_env.policies.random import RandomPolicy
 
         return RandomPolicy(seed=args.policy_seed), {"name": "random", "seed": args.policy_seed}
+    if args.policy != "openai":
+        from wideseek_env.policies.factory import load_policy
+
+        return load_policy(args.policy, _json_arg(args.policy_kwargs, "--policy-kwargs"))
     from wideseek_env.policies.openai import OpenAIPolicy
 
     urls = [u.strip() for arg in (args.base_url or []) for u in arg.split(",") if u.strip()]
     if not urls or not args.model:
-        raise SystemExit("error: --policy openai needs --base-url and --model")
-    try:
-        extra = json.loads(args.extra_body) if args.extra_body else None
-    except json.JSONDecodeError as err:
-        raise SystemExit(f"error: --extra-body is not valid JSON ({err})") from err
+        raise ConfigError("--policy openai needs --base-url and --model")
+    extra = _json_arg(args.extra_body, "--extra-body")
     policy = OpenAIPolicy(
-        urls, args.model, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
+        urls, args.model, api_key=_api_key(args.api_key_env),
         tool_mode=args.tool_mode, temperature=args.temperature, top_p=args.top_p,
         max_tokens=args.max_tokens, timeout_s=args.timeout_s, max_retries=args.max_retries,
         concurrency=args.concurrency, extra_body=extra)
+    for warning in policy.check_server():  # the model is served; native tools are rendered
+        print(f"wideseek: warning: {warning}", file=sys.stderr)
     info = {"name": "openai", "model": args.model, "tool_mode": args.tool_mode,
             "temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens,
             "extra_body": extra}
     return policy, info
 
 
+def _json_arg(text: str | None, flag: str) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{flag} is not valid JSON ({err})") from err
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
 def build_judge(args: argparse.Namespace) -> Any:
     if (args.judge_url is None) != (args.judge_model is None):
-        raise SystemExit("error: --judge-url and --judge-model go together")
+        raise ConfigError("--judge-url and --judge-model go together")
     if not args.judge_url:
         return None
     from wideseek_env.scoring.judge import OpenAIJudge
 
-    return OpenAIJudge(args.judge_url, args.judge_model, api_key=args.judge_api_key)
+    return OpenAIJudge(args.judge_url, args.judge_model, api_key=_api_key(args.judge_api_key_env))
 
 
 def tools_in_prompt(args: argparse.Namespace) -> bool:
@@ -185,24 +284,49 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "running again resumes")
 
 
-def run(args: argparse.Namespace) -> int:
-    from wideseek_env.runner.evaluate import EvalSpec, evaluate
+@contextlib.contextmanager
+def checking_inputs() -> Iterator[None]:
+    """Turn a ``ValueError`` raised while reading the user's settings into a :class:`ConfigError`
+    (one line, status 2): at this stage nothing but the input can be wrong."""
+    try:
+        yield
+    except ValueError as err:
+        if isinstance(err, UserError) or type(err).__name__ in ("DamagedWorldError",
+                                                                  "TaskFormatError"):
+            raise
+        raise ConfigError(str(err)) from err
 
-    tasks, backend, world_info = load_world(args)
-    policy, policy_info = build_policy(args)
-    spec = EvalSpec(
-        mode="single" if args.single_agent else "multi", width=args.width,
-        lead_max_turns=args.lead_turns, subagent_max_turns=args.subagent_turns,
-        max_turns=args.turns, max_context_tokens=args.max_context_tokens,
-        tools_in_prompt=tools_in_prompt(args), repeats=args.repeats, seed=args.seed)
+
+def resumable(err: Exception, out: Path) -> Exception:
+    """``err`` (a server that failed mid-run) with the resume hint appended to its message."""
+    return type(err)(f"{err} -- the finished episodes are saved; re-run with the same --out "
+                     f"({out}) to go on")
+
+
+def run(args: argparse.Namespace) -> int:
+    from wideseek_env.policies.openai import PolicyError
+    from wideseek_env.runner.evaluate import EvalSpec, evaluate
+    from wideseek_env.scoring.judge import JudgeError
+
+    with checking_inputs():
+        tasks, backend, world_info = load_world(args)
+        judge = build_judge(args)
+        spec = EvalSpec(
+            mode="single" if args.single_agent else "multi", width=args.width,
+            lead_max_turns=args.lead_turns, subagent_max_turns=args.subagent_turns,
+            max_turns=args.turns, max_context_tokens=args.max_context_tokens,
+            tools_in_prompt=tools_in_prompt(args), repeats=args.repeats, seed=args.seed,
+            interface=args.interface, reward=args.reward)
+        spec.check()
+        reader = build_reader(args)
+        policy, policy_info = build_policy(args)
     try:
         summary = evaluate(spec, tasks, backend, policy, args.out, policy_info=policy_info,
-                           world_info=world_info, judge=build_judge(args),
+                           world_info=world_info, judge=judge,
                            episodes_at_once=args.episodes_at_once, progress=not args.no_progress,
-                           explain=not args.no_explain)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+                           explain=not args.no_explain, reader=reader)
+    except (JudgeError, PolicyError) as err:
+        raise resumable(err, args.out) from err
     finally:
         if hasattr(policy, "close"):
             policy.close()
@@ -213,13 +337,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    s, c = summary["scores"], summary["cost_per_episode"]
-    n = int(s["runs_per_task"])
-    lines = [
-        f"{int(s['tasks'])} tasks x {n} repeat(s) = {int(s['runs'])} episodes",
-        f"item F1   avg@{n} {s['item_f1_avg@n']:.4f}   max@{n} {s['item_f1_max@n']:.4f}",
-        f"row F1    avg@{n} {s['row_f1_avg@n']:.4f}   max@{n} {s['row_f1_max@n']:.4f}",
-        f"success   avg@{n} {s['success_avg@n']:.4f}   pass@{n} {s['success_pass@n']:.4f}",
+    s, c, q = summary["scores"], summary["cost_per_episode"], summary.get("qa_scores")
+    lines = []
+    if s is not None:
+        n = int(s["runs_per_task"])
+        lines += [
+            f"{int(s['tasks'])} {'table tasks' if q else 'tasks'} x {n} repeat(s) = "
+            f"{int(s['runs'])} episodes",
+            f"item F1   avg@{n} {s['item_f1_avg@n']:.4f}   max@{n} {s['item_f1_max@n']:.4f}",
+            f"row F1    avg@{n} {s['row_f1_avg@n']:.4f}   max@{n} {s['row_f1_max@n']:.4f}",
+            f"success   avg@{n} {s['success_avg@n']:.4f}   pass@{n} {s['success_pass@n']:.4f}",
+        ]
+    if q is not None:
+        n = int(q["runs_per_task"])
+        lines += [
+            f"{int(q['tasks'])} QA tasks x {n} repeat(s) = {int(q['runs'])} episodes",
+            f"accuracy  avg@{n} {q['accuracy_avg@n']:.4f}   pass@{n} {q['accuracy_pass@n']:.4f}"
+            f"   (exact match {q['exact_match_avg@n']:.4f}, token F1 {q['token_f1_avg@n']:.4f})",
+        ]
+    lines += [
         "per episode: " + ", ".join(
             f"{k} {v:.1f}" for k, v in c.items() if isinstance(v, (int, float)) and not isinstance(v, bool)),
     ]

@@ -34,6 +34,8 @@ from wideseek_env.trace import TraceWriter, iter_traces
 
 METRICS = ("item_precision", "item_recall", "item_f1", "row_precision", "row_recall", "row_f1",
            "success", "parse_ok")
+#: The metrics of a QA episode's record (``kind`` "qa"; wideseek_env.scoring.qa).
+QA_METRICS = ("correct", "exact_match", "token_f1", "parse_ok")
 
 
 def episode_seed(seed: int, task_id: str, repeat: int) -> int:
@@ -61,6 +63,7 @@ class _Episode:
     tokens_reported: bool = True
     prompt_tokens_reported: bool = True
     agent_tokens: dict[str, int] = field(default_factory=dict)
+    finish_reasons: dict[str, list[str | None]] = field(default_factory=dict)
 
     def start(self) -> None:
         options = {"task": self.task}
@@ -90,6 +93,7 @@ class _Episode:
 
     def count(self, agent: str, action: AgentAction) -> None:
         self.policy_calls += 1
+        self.finish_reasons.setdefault(agent, []).append(action.finish_reason)
         if action.completion_tokens is None:
             self.tokens_reported = False
             text = action.action if isinstance(action.action, str) else str(action.action)
@@ -105,53 +109,105 @@ class _Episode:
 
     def record(self) -> dict[str, Any]:
         """The trace record of the finished episode."""
-        lead = self.infos["lead"]
-        agents = []
-        tool_calls: dict[str, int] = {}
-        format_errors = tool_errors = 0
-        for agent_id, info in self.infos.items():
-            for name, n in info.get("tool_calls", {}).items():
-                tool_calls[name] = tool_calls.get(name, 0) + n
-            format_errors += info.get("format_errors", 0)
-            tool_errors += info.get("tool_errors", 0)
-            agents.append({
-                "id": agent_id, "role": info["role"], "parent": info.get("parent"),
-                "delegation": info.get("delegation"), "status": info["status"],
-                "end_reason": info["end_reason"], "turns": info["turns"],
-                "max_turns": info["max_turns"], "tool_calls": dict(info.get("tool_calls", {})),
-                "format_errors": info.get("format_errors", 0),
-                "tool_errors": info.get("tool_errors", 0),
-                "context_tokens": info.get("context_tokens"),
-                "generated_tokens": self.agent_tokens.get(agent_id, 0),
-                "messages": plain(self.obs[agent_id]),
-            })
-        return {
-            "task_id": self.task.instance_id,
-            "repeat": self.repeat,
-            "seed": self.seed,
-            "mode": "multi" if self.multi else "single",
-            "metrics": {k: lead[k] for k in METRICS},
-            "reward": lead["reward"],
-            "episode_end": lead["episode_end"],
-            "response": _final_response(self.obs["lead"], lead["episode_end"]),
-            "score": plain(lead["score"]),
-            "explanation": plain(lead.get("score_explanation")),
-            "cost": {
-                "policy_calls": self.policy_calls,
-                "batches": self.batches,
-                "generated_tokens": self.generated_tokens,
-                "tokens_estimated": not self.tokens_reported,
-                "prompt_tokens": self.prompt_tokens if self.prompt_tokens_reported else None,
-                "tool_calls": tool_calls,
-                "total_tool_calls": sum(tool_calls.values()),
-                "critical_path_turns": lead["critical_path_turns"],
-                "total_turns": lead["total_turns"],
-                "subagents_used": lead.get("subagents_used", 0),
-                "format_errors": format_errors,
-                "tool_errors": tool_errors,
-            },
-            "agents": agents,
-        }
+        return trace_record(
+            self.env, self.obs, self.infos, repeat=self.repeat, seed=self.seed,
+            finish_reasons=self.finish_reasons, agent_tokens=self.agent_tokens,
+            counts={"policy_calls": self.policy_calls, "batches": self.batches,
+                    "generated_tokens": self.generated_tokens,
+                    "tokens_estimated": not self.tokens_reported,
+                    "prompt_tokens": self.prompt_tokens if self.prompt_tokens_reported else None})
+
+
+def trace_record(
+    env: Any,
+    observations: Mapping[str, Sequence[Mapping[str, Any]]] | Sequence[Mapping[str, Any]],
+    infos: Mapping[str, Any],
+    *,
+    repeat: int = 0,
+    seed: int | None = None,
+    counts: Mapping[str, Any] | None = None,
+    finish_reasons: Mapping[str, Sequence[str | None]] | None = None,
+    agent_tokens: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The trace record (what ``wideseek trace show`` and the summaries read) of a finished
+    episode of ``env``, from the last observation and infos of every agent.
+
+    For a hand-written loop: keep each agent's latest observation and infos (``dict.update``
+    after every step; an agent's last ones arrive in the step where it finishes) and pass them
+    here; the single-agent env's are its observation and info. ``counts`` (``policy_calls``,
+    ``batches``, ``generated_tokens``, ``tokens_estimated``, ``prompt_tokens``) default to one
+    policy call per turn and tokens estimated from the agents' text; ``agent_tokens`` (tokens
+    each agent generated) defaults to each agent's estimate.
+    """
+    multi = hasattr(env, "possible_agents")
+    if not multi and not isinstance(observations, Mapping):
+        observations, infos = {"lead": observations}, {"lead": infos}
+    assert isinstance(observations, Mapping)
+    task = env.task
+    lead = infos.get("lead")
+    if task is None or not isinstance(lead, Mapping) or "episode_end" not in lead:
+        raise ValueError("trace_record() needs a finished episode: the lead's final infos carry "
+                         "the score (keep every agent's latest infos, including the last step's)")
+    agents = []
+    tool_calls: dict[str, int] = {}
+    format_errors = tool_errors = 0
+    written = 0
+    reasons = finish_reasons or {}
+    for agent_id, info in infos.items():
+        for name, n in info.get("tool_calls", {}).items():
+            tool_calls[name] = tool_calls.get(name, 0) + n
+        format_errors += info.get("format_errors", 0)
+        tool_errors += info.get("tool_errors", 0)
+        messages = plain(observations[agent_id])
+        own = sum(approx_token_count(m.get("content") or "") for m in messages
+                  if m.get("role") == "assistant")
+        written += own
+        agents.append({
+            "id": agent_id, "role": info["role"], "parent": info.get("parent"),
+            "delegation": info.get("delegation"), "status": info["status"],
+            "end_reason": info["end_reason"], "turns": info["turns"],
+            "max_turns": info["max_turns"], "tool_calls": dict(info.get("tool_calls", {})),
+            "format_errors": info.get("format_errors", 0),
+            "tool_errors": info.get("tool_errors", 0),
+            "context_tokens": info.get("context_tokens"),
+            "generated_tokens": (agent_tokens or {}).get(agent_id, own),
+            "finish_reasons": list(reasons.get(agent_id, [])),
+            "messages": messages,
+        })
+    counted = {"policy_calls": lead["total_turns"], "batches": None,
+               "generated_tokens": written, "tokens_estimated": True, "prompt_tokens": None,
+               **(counts or {})}
+    return {
+        "task_id": task.instance_id,
+        "repeat": repeat,
+        "seed": seed,
+        "mode": "multi" if multi else "single",
+        "kind": lead.get("kind", "table"),
+        "metrics": {k: lead[k] for k in (QA_METRICS if lead.get("kind") == "qa" else METRICS)},
+        "reward": lead["reward"],
+        "episode_end": lead["episode_end"],
+        "response": _final_response(observations["lead"], lead["episode_end"]),
+        "score": plain(lead["score"]),
+        "explanation": plain(lead.get("score_explanation")),
+        "cost": {
+            **counted,
+            "tool_calls": tool_calls,
+            "total_tool_calls": sum(tool_calls.values()),
+            "critical_path_turns": lead["critical_path_turns"],
+            "total_turns": lead["total_turns"],
+            "subagents_used": lead.get("subagents_used", 0),
+            "format_errors": format_errors,
+            "tool_errors": tool_errors,
+            "length_cuts": sum(r == "length" for rs in reasons.values() for r in rs),
+        },
+        "agents": agents,
+    }
+
+
+def headline(record: Mapping[str, Any]) -> float:
+    """An episode's main number: item F1 of a table task, ``correct`` of a QA task."""
+    metrics = record["metrics"]
+    return float(metrics["correct"] if record.get("kind") == "qa" else metrics["item_f1"])
 
 
 def _final_response(messages: Sequence[Mapping[str, Any]], end: str) -> str | None:
@@ -241,10 +297,10 @@ def run_episodes(
                     ran += 1
                     if on_record is not None:
                         on_record(record)
-                    f1_sum += record["metrics"]["item_f1"]
+                    f1_sum += headline(record)
                     if bar is not None:
                         bar.update(1)
-                        bar.set_postfix(item_f1=f"{f1_sum / ran:.3f}")
+                        bar.set_postfix(score=f"{f1_sum / ran:.3f}", refresh=False)
     finally:
         if bar is not None:
             bar.close()
@@ -293,7 +349,7 @@ def _play_round(policy: Policy, running: Iterable[_Episode]) -> None:
 def _progress(enabled: bool, total: int, desc: str, skipped: int) -> Any:
     if not enabled:
         return None
-    from tqdm import tqdm
+    from wideseek_env.progress import bar
 
     postfix = {"skipped": skipped} if skipped else None
-    return tqdm(total=total, desc=desc, unit="ep", dynamic_ncols=True, postfix=postfix)
+    return bar(total=total, desc=desc, unit="ep", dynamic_ncols=True, postfix=postfix)

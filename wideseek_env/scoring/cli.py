@@ -1,10 +1,13 @@
 """``wideseek score``: score a JSONL file of answers against WideSearch-layout (or R1) tasks.
 
-Each input line carries ``instance_id``, ``response`` and optionally ``run``; every input field
+Each input line carries ``instance_id``, ``response`` and optionally ``run``
+(:func:`read_responses` says what is refused, always with file, line and field); every input field
 is copied to the output line, which adds ``item_precision``, ``item_recall``, ``item_f1``,
 ``row_precision``, ``row_recall``, ``row_f1``, ``success`` and ``parse_ok``, and with ``--explain``
 an ``explanation`` (the cell-level explanation of :mod:`.explain`, from the same scoring pass). A
 summary (means, and Avg@N / Max@N / Pass@N when tasks have repeated runs) is printed at the end.
+QA tasks (WideSeek-R1's depth records) are scored by :mod:`.qa` (``correct``, ``exact_match``,
+``token_f1``, ``parse_ok``, ``answer``; with a judge, its verdict) and summarised apart.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import json
 import os
 import sys
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,17 +48,74 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class ResponseFormatError(ValueError):
+    """A responses file that cannot be scored as it is (the message names the file, line, field)."""
+
+
+def read_responses(src: Path, tasks: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The entries of a responses file, refusing every line that would be scored silently wrong.
+
+    Each non-blank line must be UTF-8 JSON: an object with ``instance_id`` (a task of the task
+    file), ``response`` (a string, or ``null`` for no answer: scored 0; the key itself must be
+    there) and an optional ``run`` (an integer or a string; default 0). A second line for the
+    same ``(instance_id, run)`` is refused: it would count twice in every mean.
+    """
+    if not src.is_file():
+        raise ResponseFormatError(f"{src}: no such file")
+    entries: list[dict[str, Any]] = []
+    first_line: dict[tuple[str, Any], int] = {}
+    for number, raw in enumerate(src.read_bytes().split(b"\n"), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ResponseFormatError(
+                f"{src}:{number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                f"{exc.start + 1}); write the file as UTF-8") from None
+        if not line.strip():
+            continue
+        where = f"{src}:{number}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ResponseFormatError(f"{where}: invalid JSON: {exc.msg}") from None
+        if not isinstance(entry, dict):
+            raise ResponseFormatError(f"{where}: expected a JSON object")
+        iid = entry.get("instance_id")
+        if iid not in tasks:
+            raise ResponseFormatError(f"{where}: field 'instance_id': unknown task {iid!r}")
+        if "response" not in entry:
+            raise ResponseFormatError(f"{where}: field 'response': missing (use null for an "
+                                      "episode without an answer)")
+        response = entry["response"]
+        if response is not None and not isinstance(response, str):
+            raise ResponseFormatError(f"{where}: field 'response': expected a string or null, "
+                                      f"got {type(response).__name__}")
+        run = entry.get("run", 0)
+        if isinstance(run, bool) or not isinstance(run, (int, str)):
+            raise ResponseFormatError(f"{where}: field 'run': expected an integer or a string, "
+                                      f"got {run!r}")
+        key = (iid, run)
+        if key in first_line:
+            raise ResponseFormatError(
+                f"{where}: field 'run': instance {iid!r} run {run!r} is already on line "
+                f"{first_line[key]}; give repeated runs distinct 'run' values")
+        first_line[key] = number
+        entries.append(entry)
+    return entries
+
+
 def _fail(message: str) -> int:
     print(f"wideseek score: error: {message}", file=sys.stderr)
     return 2
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from ..progress import bar
+    from ..qa import QATask
     from ..tasks import TaskFormatError, load_tasks
     from .explain import explain_response
     from .judge import JudgeError, OpenAIJudge
+    from .qa import QAScore, aggregate_qa, score_qa
     from .scorer import ScoreRecord, aggregate, score_response
 
     if (args.judge_url is None) != (args.judge_model is None):
@@ -68,31 +130,28 @@ def run(args: argparse.Namespace) -> int:
         judge = OpenAIJudge(
             args.judge_url, args.judge_model, api_key=api_key, timeout_s=args.judge_timeout_s
         )
-    src = Path(args.responses)
-    entries = []
-    for number, line in enumerate(src.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            return _fail(f"{src}:{number}: invalid JSON: {exc.msg}")
-        if not isinstance(entry, dict):
-            return _fail(f"{src}:{number}: expected a JSON object")
-        iid = entry.get("instance_id")
-        if iid not in tasks:
-            return _fail(f"{src}:{number}: field 'instance_id': unknown task {iid!r}")
-        response = entry.get("response")
-        if response is not None and not isinstance(response, str):
-            return _fail(f"{src}:{number}: field 'response': expected a string or null")
-        entries.append(entry)
+    try:
+        entries = read_responses(Path(args.responses), tasks)
+    except ResponseFormatError as exc:
+        return _fail(str(exc))
     records: dict[str, list[ScoreRecord]] = defaultdict(list)
+    qa_records: dict[str, list[QAScore]] = defaultdict(list)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as sink:
-        for entry in tqdm(entries, desc="scoring", unit="answer", disable=args.quiet):
+        for entry in bar(entries, desc="scoring", unit="answer", disable=args.quiet):
             task, text = tasks[entry["instance_id"]], entry.get("response") or ""
             extra = {}
+            if isinstance(task, QATask):
+                try:
+                    qa = score_qa(task, text, judge)
+                except JudgeError as exc:
+                    print(f"wideseek score: error: the judge failed ({exc}); nothing was scored "
+                          "past this answer: fix the judge and run again", file=sys.stderr)
+                    return 3
+                qa_records[entry["instance_id"]].append(qa)
+                sink.write(json.dumps({**entry, **qa.as_dict()}, ensure_ascii=False) + "\n")
+                continue
             try:
                 if args.explain:
                     record, explanation = explain_response(task, text, judge)
@@ -100,13 +159,21 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     record = score_response(task, text, judge)
             except JudgeError as exc:
-                print(f"wideseek score: judge failed: {exc}", file=sys.stderr)
+                print(f"wideseek score: error: the judge failed ({exc}); nothing was scored past "
+                      "this answer: fix the judge and run again", file=sys.stderr)
                 return 3
             records[entry["instance_id"]].append(record)
             line = {**entry, **record.as_dict(), **extra}
             sink.write(json.dumps(line, ensure_ascii=False) + "\n")
     if not entries:
         print("no responses scored")
+        return 0
+    if qa_records:
+        q = aggregate_qa(qa_records)
+        print(f"scored {int(q['runs'])} QA answers over {int(q['tasks'])} tasks -> {out}: "
+              f"accuracy {q['correct']:.4f}, exact match {q['exact_match']:.4f}, token F1 "
+              f"{q['token_f1']:.4f}")
+    if not records:
         return 0
     summary = aggregate(records)
     n = int(summary["runs_per_task"])

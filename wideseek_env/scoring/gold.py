@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..tasks import Task, norm_column
+from ..tasks.records import Task, norm_column
 from .pdtable import TypedColumn, header_names, infer_column
 
 __all__ = ["PreparedGold", "gold_column_index", "prepared_gold"]

@@ -3,7 +3,8 @@
 :class:`Judge` is the protocol the scorer calls: :meth:`Judge.judge_column` scores one column of
 matched cells in one request (as WideSearch does), :meth:`Judge.align` maps answer strings onto
 reference strings (column names when they differ from the required ones; key values before the
-join). :class:`OpenAIJudge` implements it for any OpenAI-compatible ``/v1/chat/completions``
+join). :meth:`OpenAIJudge.judge_answer` rules on QA answers (correct/incorrect, as the paper's
+judge does; :mod:`wideseek_env.scoring.qa`). :class:`OpenAIJudge` implements it for any OpenAI-compatible ``/v1/chat/completions``
 endpoint through ``requests``.
 
 Failure policy: a transport failure (connection refused, timeout, HTTP error) is retried with
@@ -77,6 +78,24 @@ LIST B:
 """
 
 
+_ANSWER_PROMPT = """Question: {question}
+
+Reference answer: {reference}
+
+Predicted answer: {answer}
+
+Does the predicted answer say the same as the reference answer (the same entity, number or
+fact, whatever the wording)? Reply with the single word "Correct" if it does, or "Incorrect" if
+it does not, and nothing else.
+"""
+
+
+def verdict_of(reply: str) -> float:
+    """1.0 for a reply that says "correct" and not "incorrect" (the paper's reading), else 0.0."""
+    low = reply.strip().lower()
+    return 1.0 if "correct" in low and "incorrect" not in low else 0.0
+
+
 def _parse_json_object(text: str) -> dict[str, Any] | None:
     blocks = _JSON_BLOCK_RE.findall(text)
     candidates = [blocks[-1]] if blocks else _JSON_OBJECT_RE.findall(text)
@@ -120,12 +139,14 @@ class OpenAIJudge:
 
     base_url: str
     model: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a repr or a log
     timeout_s: float = 120.0
     max_retries: int = 3
     backoff_s: float = 0.5
     max_tokens: int = 4096
     stats: JudgeStats = field(default_factory=JudgeStats)
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    """Merged into every request (e.g. ``{"chat_template_kwargs": {"enable_thinking": False}}``)."""
 
     def __post_init__(self) -> None:
         url = self.base_url.rstrip("/")
@@ -146,6 +167,7 @@ class OpenAIJudge:
             "messages": [{"role": "user", "content": prompt}],
             "temperature": 0.0,
             "max_tokens": self.max_tokens,
+            **self.extra_body,
         }
         last_error = "no attempt"
         for attempt in range(self.max_retries + 1):
@@ -208,6 +230,14 @@ class OpenAIJudge:
         if obj is None:
             return [0.0] * len(responses)
         return [_as_score(obj.get(f"idx_{i}", 0)) for i in range(len(responses))]
+
+    def judge_answer(self, question: str, answer: str, references: Sequence[str]) -> float:
+        """The QA verdict (1.0 correct, 0.0 incorrect) on ``answer`` to ``question``; several
+        accepted answers are shown as a list."""
+        reference = references[0] if len(references) == 1 else json.dumps(
+            list(references), ensure_ascii=False)
+        return verdict_of(self.complete(_ANSWER_PROMPT.format(
+            question=question, reference=reference, answer=answer)))
 
     def align(self, values: Sequence[str], reference: Sequence[str]) -> Mapping[str, str]:
         if not values or not reference:

@@ -38,7 +38,7 @@ from operator import itemgetter
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
-from ..tasks import Task, norm_column
+from ..tasks.records import Task, norm_column
 from .extract import extract_frame
 from .gold import prepared_gold
 from .metrics import METRICS, PREPROCESSORS, norm_str

@@ -17,6 +17,12 @@ class SearchError(RuntimeError):
     (server down, timeout, unknown URL). The env turns it into a tool-error observation."""
 
 
+class DamagedWorldError(ValueError):
+    """A world's files are damaged (missing, truncated or changed since the build), locally or on
+    a retrieval server. Not the agent's problem: it ends the run with a one-line error, because
+    every score from a damaged world would be wrong."""
+
+
 @dataclass(frozen=True)
 class Hit:
     """One ranked search result."""

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wideseek_env.search.base import DamagedWorldError
+
 PAGES_FILE = "pages.bin"
 OFFSETS_FILE = "offsets.npy"
 URLS_FILE = "urls.txt"
@@ -109,7 +111,12 @@ class DocStore:
         if not 0 <= ordinal < len(self):
             raise IndexError(f"page ordinal {ordinal} out of range [0, {len(self)})")
         start, end = int(self._offsets[ordinal]), int(self._offsets[ordinal + 1])
-        return StoredPage(**json.loads(zlib.decompress(self._map[start:end])))
+        try:
+            return StoredPage(**json.loads(zlib.decompress(self._map[start:end])))
+        except (zlib.error, ValueError, TypeError) as err:  # bytes changed since the build
+            raise DamagedWorldError(
+                f"{self.directory / PAGES_FILE}: page {ordinal} (bytes {start}-{end}) is "
+                f"unreadable ({type(err).__name__}: {err}); rebuild the world") from None
 
     def by_url(self, url: str) -> StoredPage | None:
         i = self._by_url.get(url)

@@ -16,7 +16,6 @@ from wideseek_env.search.base import Hit, Page, SearchError
 from wideseek_env.search.docstore import DocStore
 from wideseek_env.search.engines import Engine, EngineName, content_words, open_engine
 
-MAX_QUERIES = 64
 MAX_K = 100
 
 
@@ -125,7 +124,5 @@ class LocalSearchBackend:
 def _check_batch(queries: Sequence[str], k: int) -> None:
     if isinstance(queries, str):
         raise TypeError("search() takes a sequence of queries, not one string")
-    if len(queries) > MAX_QUERIES:
-        raise SearchError(f"search: at most {MAX_QUERIES} queries per call (got {len(queries)})")
     if not 0 < k <= MAX_K:
         raise SearchError(f"search: k must be in [1, {MAX_K}] (got {k})")

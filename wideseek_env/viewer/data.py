@@ -106,6 +106,7 @@ def index_entry(record: Mapping[str, Any], run_index: int, run: RunSource) -> di
         "run": run_index, "task": record.get("task_id"), "repeat": record.get("repeat"),
         "mode": record.get("mode", run.mode), "width": run.width,
         "turn_budget": spec.get("max_turns") if record.get("mode") == "single" else None,
+        "kind": record.get("kind", "table"), "correct": m.get("correct"),
         "item_f1": m.get("item_f1"), "row_f1": m.get("row_f1"),
         "item_precision": m.get("item_precision"), "item_recall": m.get("item_recall"),
         "success": m.get("success"), "parse_ok": m.get("parse_ok"),

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from wideseek_env.search.docstore import DocStore, DocStoreWriter, StoredPage
 from wideseek_env.search.engines import EngineName, build_engine, open_engine
 from wideseek_env.tasks import Task
+from wideseek_env.worlds import integrity
 from wideseek_env.worlds.layout import CARD_FILE, write_tasks
 from wideseek_env.worlds.pages import entity_page, list_pages
 from wideseek_env.worlds.schema import SourceTable
@@ -60,6 +61,44 @@ def _cpu_seconds() -> float:
 
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def index_engines(docs: DocStore, world: Path, engines: Sequence[EngineName], name: str,
+                  progress: bool) -> dict[str, float]:
+    """Build every engine's index over the store into ``world/index``; seconds per engine."""
+    seconds: dict[str, float] = {}
+    for engine in engines:
+        t1 = time.perf_counter()
+        pages = ((i, p.title, p.text) for i, p in enumerate(
+            tqdm(docs, total=len(docs), desc=f"world {name}: {engine} index", unit="page",
+                 disable=not progress, mininterval=2.0)))
+        build_engine(engine, pages, world / "index" / engine)
+        seconds[engine] = round(time.perf_counter() - t1, 2)
+    return seconds
+
+
+def build_cost(t0: float, t_pages: float, index_seconds: dict[str, float],
+               t_figures: float) -> dict[str, Any]:
+    """The card's ``build`` record: wall seconds per phase, CPU seconds and peak memory."""
+    return {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
+            "seconds_figures": round(time.perf_counter() - t_figures, 2),
+            "seconds_total": round(time.perf_counter() - t0, 2),
+            "cpu_seconds_process": round(_cpu_seconds(), 1),
+            "peak_rss_mib": round(_peak_rss_mib(), 1)}
+
+
+def publish(tmp: Path, out_dir: Path, info: dict[str, Any], overwrite: bool) -> None:
+    """Write the card (with every file's checksum, now that all are written) and rename the
+    temporary folder into place: atomic; fails if another build got there first."""
+    info.update(integrity.card_fields(tmp))
+    (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str)
+                                 + "\n", encoding="utf-8")
+    if overwrite and out_dir.exists():
+        shutil.rmtree(out_dir)
+    try:
+        os.rename(tmp, out_dir)
+    except OSError as e:
+        raise FileExistsError(f"{out_dir} appeared while building (a concurrent build?)") from e
 
 
 def isolate_splits(tables: Sequence[SourceTable]) -> tuple[list[SourceTable], set[str]]:
@@ -191,14 +230,7 @@ def build_world(
 
         docs = DocStore(tmp / "corpus")
         answer = check_answerability(docs, [t for ts in tasks.values() for t in ts])
-        index_seconds: dict[str, float] = {}
-        for engine in engines:
-            t1 = time.perf_counter()
-            pages = ((i, p.title, p.text) for i, p in enumerate(
-                tqdm(docs, total=len(docs), desc=f"world {name}: {engine} index", unit="page",
-                     disable=not progress)))
-            build_engine(engine, pages, tmp / "index" / engine)
-            index_seconds[engine] = round(time.perf_counter() - t1, 2)
+        index_seconds = index_engines(docs, tmp, engines, name, progress)
         recall = {e: recall_at_k(docs, open_engine(e, tmp / "index" / e),
                                  [t for ts in tasks.values() for t in ts], k=3,
                                  sample=recall_sample, seed=seed) for e in engines}
@@ -227,22 +259,10 @@ def build_world(
                           "train_tasks_with_test_names_dropped": dropped_for_isolation,
                           "checked": "keys and every cell" if isolate_cells else "keys"},
             "answerability": answer, "recall_at_3": recall, "figures": figures,
-            "build": {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
-                      "seconds_figures": round(time.perf_counter() - t_fig, 2),
-                      "seconds_total": round(time.perf_counter() - t0, 2),
-                      "cpu_seconds_process": round(_cpu_seconds(), 1),
-                      "peak_rss_mib": round(_peak_rss_mib(), 1)},
+            "build": build_cost(t0, t_pages, index_seconds, t_fig),
             **(card or {}),
         }
-        (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
-                                     encoding="utf-8")
-        if overwrite and out_dir.exists():
-            shutil.rmtree(out_dir)
-        try:
-            os.rename(tmp, out_dir)  # atomic; fails if another build got there first
-        except OSError as e:
-            raise FileExistsError(f"{out_dir} appeared while building (a concurrent build?)") \
-                from e
+        publish(tmp, out_dir, info, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -147,24 +148,36 @@ def _fmt(value: object, fmt: str) -> str:
         return str(value)
 
 
+def integrity_line(world: Any) -> str:
+    """How the world's files checked out (``World.load`` already refused a damaged one)."""
+    report = world.integrity
+    if report is None or not report.has_checksums:
+        return ("  integrity: structure only (built before checksums were recorded; rebuild to "
+                "record them)")
+    return (f"  integrity: ok, {report.files_checked} files match their SHA-256 in world.json; "
+            f"world id {world.card.get('world_id')}")
+
+
 def run(args: argparse.Namespace) -> int:
     from wideseek_env.worlds.world import World, resolve_world
 
-    if args.world_command == "info":
-        try:
-            world = World.load(resolve_world(args.world))
-        except (FileNotFoundError, ValueError) as e:
-            print(f"wideseek world info: {e}", file=sys.stderr)
-            return 2
+    if args.world_command == "info":  # a damaged world raises: one line, status 2 (cli.main)
+        world = World.load(resolve_world(args.world), verify="full")
         print(json.dumps(world.card, indent=2, ensure_ascii=False) if args.json
-              else _summary(world.card))
+              else _summary(world.card) + "\n" + integrity_line(world))
         return 0
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
     bad = [e for e in engines if e not in ("tantivy", "bm25s")]
     if bad or not engines:
-        print(f"wideseek world build: unknown engine(s) {bad}; use tantivy and/or bm25s",
+        print(f"wideseek world build: error: unknown engine(s) {bad}; use tantivy and/or bm25s",
               file=sys.stderr)
         return 2
+    from wideseek_env.progress import is_terminal
+
+    bars = not args.quiet and is_terminal()  # in a log, carriage-return bars pile up
+    if not args.quiet and not bars:
+        print(f"wideseek world build: building {args.out} (no progress bars outside a terminal)",
+              file=sys.stderr, flush=True)
     try:
         if args.source == "default":
             from wideseek_env.worlds.world import build_default_world
@@ -174,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
                                  "built whole")
             path = build_default_world(args.out, seed=args.seed, engines=engines, tier=args.tier,
                                        max_entities_per_domain=args.max_entities_per_domain,
-                                       overwrite=args.overwrite, progress=not args.quiet)
+                                       overwrite=args.overwrite, progress=bars)
         else:
             from wideseek_env.worlds.sources_hybridqa import build_hybridqa_world, shared_dir
 
@@ -184,13 +197,13 @@ def run(args: argparse.Namespace) -> int:
 
                 path = build_hybridqa_v2_world(src, args.out, seed=args.seed, engines=engines,
                                                max_tables=args.max_tables,
-                                               overwrite=args.overwrite, progress=not args.quiet)
+                                               overwrite=args.overwrite, progress=bars)
             else:
                 path = build_hybridqa_world(src, args.out, seed=args.seed, engines=engines,
                                             max_tables=args.max_tables, overwrite=args.overwrite,
-                                            progress=not args.quiet)
+                                            progress=bars)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"wideseek world build: {e}", file=sys.stderr)
+        print(f"wideseek world build: error: {e}", file=sys.stderr)
         return 2
     print(_summary(World.load(path).card))
     return 0

@@ -22,7 +22,6 @@ Two tiers of the default world exist (``world.json`` records ``tier`` and ``worl
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any, Literal
 
 from wideseek_env.search.base import SearchBackend
 from wideseek_env.tasks import Task
+from wideseek_env.worlds.integrity import IntegrityReport, Verify, read_card, require_intact
 from wideseek_env.worlds.layout import CARD_FILE, read_tasks
 
 SPLIT_ALIASES = {"train": "train", "test": "test", "dev": "test", "validation": "test"}
@@ -48,29 +48,44 @@ class World:
         self._tasks: dict[str, list[Task]] = {}
         self._backend: SearchBackend | None = None
         self._lock = threading.Lock()
+        self.integrity: IntegrityReport | None = None  # set by load()
 
     @classmethod
-    def load(cls, path: str | Path) -> World:
+    def load(cls, path: str | Path, *, verify: Verify = "full") -> World:
+        """Load the world at ``path``, checked to depth ``verify`` (see
+        :mod:`~wideseek_env.worlds.integrity`); a damaged one raises ``DamagedWorldError``."""
         path = Path(path)
         card_file = path / CARD_FILE
         if not card_file.is_file():
             raise FileNotFoundError(f"{path} is not a world folder (no {CARD_FILE}); build one "
                                     f"with `wideseek world build`")
-        try:
-            card = json.loads(card_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{card_file}: not valid JSON ({e})") from e
-        return cls(path, card)
+        card = read_card(path)
+        world = cls(path, card)
+        world.integrity = require_intact(path, card, verify)
+        return world
 
     @property
     def name(self) -> str:
         return str(self.card.get("name", self.path.name))
 
-    def tasks(self, split: str = "train") -> list[Task]:
-        """The tasks of ``split`` (``train``, ``test``; ``dev`` is an alias of ``test``)."""
+    def tasks(self, split: str = "train", task_set: str = "width") -> list[Task]:
+        """The tasks of ``split`` (``train``, ``test``; ``dev`` is an alias of ``test``):
+        ``task_set`` ``width`` (tables, the default), ``depth`` (QA tasks, ``tasks/<split>_qa
+        .jsonl``, :mod:`wideseek_env.worlds.v2.qa`) or ``hybrid`` (both, tables first)."""
         if split not in SPLIT_ALIASES:
             raise ValueError(f"unknown split {split!r}; one of {sorted(SPLIT_ALIASES)}")
+        if task_set not in ("width", "depth", "hybrid"):
+            raise ValueError(f"unknown task set {task_set!r}; one of width, depth, hybrid")
         real = SPLIT_ALIASES[split]
+        if task_set != "width":
+            from wideseek_env.worlds.v2.qa import read_world_qa
+
+            with self._lock:
+                if real + "_qa" not in self._tasks:
+                    self._tasks[real + "_qa"] = read_world_qa(self.path, real)
+            if task_set == "depth":
+                return self._tasks[real + "_qa"]
+            return self.tasks(split) + self._tasks[real + "_qa"]
         with self._lock:
             if real not in self._tasks:
                 self._tasks[real] = read_tasks(self.path, real)

@@ -111,7 +111,7 @@ function renderTree(ep) {
   let turn = 0, call = 0;
   for (const [role, content, name] of lead.messages) {
     if (role === "assistant") { tree.append(assistantBlock(`${lead.id} · turn ${++turn}`, content, "lead")); continue; }
-    if (role === "tool" && name === "delegate") tree.append(delegationBlock(call, byCall.get(call++) || []));
+    if (role === "tool" && (name === "delegate" || name === "create_sub_agents")) tree.append(delegationBlock(call, byCall.get(call++) || []));
     tree.append(...messageBlocks({ messages: [[role, content, name]] }, lead.id));
   }
   for (const [k, subs] of [...byCall].sort((a, b) => a[0] - b[0])) if (k >= call) tree.append(delegationBlock(k, subs));

@@ -5,15 +5,15 @@ Content is the default world's domains (:class:`DomainContent`) or HybridQA's ta
 passages (:mod:`.hybridqa`).
 
 The folder has the v1 layout (so the env, runner, learner and server read both tiers unchanged)
-plus ``tasks/<split>_provenance.jsonl.gz``. ``world.json`` records ``tier`` (``v2``) and
-``world_version`` (2). The build fails (and leaves nothing behind) when the checker cannot
-re-derive every gold cell from the pages.
+plus ``tasks/<split>_provenance.jsonl.gz``, and QA tasks with their provenance when the content
+makes them (``tasks/<split>_qa.jsonl``, :mod:`.qa`). ``world.json`` records ``tier`` (``v2``) and
+``world_version`` (3: QA tasks added; pages and table tasks are those of version 2). The build
+fails (and leaves nothing behind) when the checker cannot re-derive every gold cell, or re-read
+every QA task's answer, from the pages.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import tempfile
 import time
@@ -24,10 +24,15 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from wideseek_env.search.docstore import DocStore, DocStoreWriter, StoredPage
-from wideseek_env.search.engines import EngineName, build_engine, open_engine
+from wideseek_env.search.engines import EngineName, open_engine
 from wideseek_env.tasks import Task
-from wideseek_env.worlds.builder import _cpu_seconds, _peak_rss_mib, recall_at_k
-from wideseek_env.worlds.layout import CARD_FILE, write_tasks
+from wideseek_env.worlds.builder import (
+    build_cost,
+    index_engines,
+    publish,
+    recall_at_k,
+)
+from wideseek_env.worlds.layout import write_tasks
 from wideseek_env.worlds.v2.lists import ListWriter
 from wideseek_env.worlds.v2.model import Domain, counterfactual_share
 from wideseek_env.worlds.v2.pages import PageWriter, assign_titles
@@ -36,9 +41,10 @@ from wideseek_env.worlds.v2.provenance import (
     check_provenance,
     write_provenance,
 )
+from wideseek_env.worlds.v2.qa import QA_TASKS, check_world_qa, domain_qa, write_world_qa
 from wideseek_env.worlds.v2.tasks import TaskMaker
 
-WORLD_VERSION = 2
+WORLD_VERSION = 3
 
 
 def make_tasks(domains: Sequence[Domain], writer: PageWriter, seed: int,
@@ -80,10 +86,12 @@ class DomainContent:
     """The content of a world made of :class:`~.model.Domain` s (the default world)."""
 
     def __init__(self, domains: Sequence[Domain], seed: int, tasks_per_split: dict[str, int],
-                 other_pages: Iterable[StoredPage] = ()) -> None:
+                 other_pages: Iterable[StoredPage] = (),
+                 qa_per_split: dict[str, int] | None = None) -> None:
         self.domains = list(domains)
         self.seed = seed
         self.tasks_per_split = tasks_per_split
+        self.qa_per_split = QA_TASKS if qa_per_split is None else qa_per_split
         self.other_pages = other_pages
         assign_titles(self.domains)
         self.writer = PageWriter(self.domains, seed)
@@ -95,6 +103,9 @@ class DomainContent:
 
     def tasks(self, name: str) -> dict[str, list[tuple[Task, dict[str, Any]]]]:
         return make_tasks(self.domains, self.writer, self.seed, self.tasks_per_split, name)
+
+    def qa_tasks(self, name: str) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+        return domain_qa(self.domains, self.writer, self.seed, self.qa_per_split, name)
 
     def card(self) -> dict[str, Any]:
         return {"domains": {d.name: {"split": d.split, "entities": len(d.entities),
@@ -137,24 +148,24 @@ def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: in
         for split in tasks:
             write_tasks(tmp, split, tasks[split])
             write_provenance(tmp, split, provenance[split].values())
+        qa_made = content.qa_tasks(name) if hasattr(content, "qa_tasks") else {}
+        write_world_qa(tmp, qa_made)
         t_pages = time.perf_counter() - t0
         docs = DocStore(tmp / "corpus")
         answer = {split: check_provenance(docs, tasks[split], provenance[split])
                   for split in tasks}
+        qa_answer = check_world_qa(docs, qa_made)
+        bad_qa = {s: a["failures"][:3] for s, a in qa_answer.items() if a["task_rate"] < 1.0}
+        if bad_qa:
+            raise AnswerabilityError(f"world {name}: the checker could not re-read every QA "
+                                     f"task's answer; first failures: {bad_qa}")
         bad = {s: a for s, a in answer.items() if a["cell_rate"] < 1.0}
         if bad:
             first = next(iter(bad.values()))["failures"][:3]
             raise AnswerabilityError(f"world {name}: the checker could not prove every gold cell "
                                      f"({ {s: a['cell_rate'] for s, a in bad.items()} }); "
                                      f"first failures: {first}")
-        index_seconds: dict[str, float] = {}
-        for engine in engines:
-            t1 = time.perf_counter()
-            pages = ((i, p.title, p.text) for i, p in enumerate(
-                tqdm(docs, total=len(docs), desc=f"world {name}: {engine} index", unit="page",
-                     disable=not progress, mininterval=2.0)))
-            build_engine(engine, pages, tmp / "index" / engine)
-            index_seconds[engine] = round(time.perf_counter() - t1, 2)
+        index_seconds = index_engines(docs, tmp, engines, name, progress)
         everything = [t for ts in tasks.values() for t in ts]
         recall = {e: recall_at_k(docs, open_engine(e, tmp / "index" / e), everything, k=3,
                                  sample=2_000, seed=seed) for e in engines}
@@ -178,7 +189,10 @@ def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: in
             "counts": {"pages": sum(kinds.values()), "pages_by_kind": kinds,
                        "entities": about.pop("entities", None),
                        "facts_indexed": about.pop("facts_indexed", None),
-                       "tasks": sum(len(v) for v in tasks.values())},
+                       "tasks": sum(len(v) for v in tasks.values()),
+                       "qa_tasks": sum(len(v) for v in qa_made.values())},
+            "qa": {split: {k: v for k, v in a.items() if k != "failures"}
+                   for split, a in qa_answer.items()},
             "answerability": {"method": "provenance re-derivation (every cell)", **{
                 split: {k: v for k, v in a.items() if k != "failures"}
                 for split, a in answer.items()}, "cell_rate": min(
@@ -188,22 +202,10 @@ def build_v2_world(content: Content, out_dir: str | Path, *, name: str, seed: in
                         "widesearch": ws if ws is not None else "not available "
                         "(../shared/widesearch missing at build time)"},
             "recall_at_3": recall,
-            "build": {"seconds_pages_tasks": round(t_pages, 2), "seconds_index": index_seconds,
-                      "seconds_figures": round(time.perf_counter() - t2, 2),
-                      "seconds_total": round(time.perf_counter() - t0, 2),
-                      "cpu_seconds_process": round(_cpu_seconds(), 1),
-                      "peak_rss_mib": round(_peak_rss_mib(), 1)},
+            "build": build_cost(t0, t_pages, index_seconds, t2),
             **(card or {}),
         }
-        (tmp / CARD_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False,
-                                                default=str) + "\n", encoding="utf-8")
-        if overwrite and out_dir.exists():
-            shutil.rmtree(out_dir)
-        try:
-            os.rename(tmp, out_dir)
-        except OSError as e:
-            raise FileExistsError(f"{out_dir} appeared while building (a concurrent build?)") \
-                from e
+        publish(tmp, out_dir, info, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

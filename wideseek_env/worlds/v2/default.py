@@ -15,6 +15,7 @@ from wideseek_env.search.docstore import StoredPage
 from wideseek_env.worlds.v2.build import DomainContent, build_v2_world
 from wideseek_env.worlds.v2.model import Domain, prune_refs, stable_hash
 from wideseek_env.worlds.v2.pages import BASE_URL
+from wideseek_env.worlds.v2.qa import QA_TASKS, SMALL_QA
 
 #: Tasks per split of the full world, and of the small one.
 TASKS = {"train": 1_200, "test": 400}
@@ -86,7 +87,8 @@ def build_default_v2_world(out_dir: str | Path, *, seed: int = 0, small: bool = 
                         "counterfactual (see docs/worlds.md).",
         "options": {"small": small}}
     content = DomainContent(domains, seed, SMALL_TASKS if small else TASKS,
-                            other_pages(seed, 2_000 if small else 12_000))
+                            other_pages(seed, 2_000 if small else 12_000),
+                            qa_per_split=SMALL_QA if small else QA_TASKS)
     return build_v2_world(content, out_dir, name="default" if not small else "default-small",
                           seed=seed, engines=engines, card=card,  # type: ignore[arg-type]
                           overwrite=overwrite, progress=progress,

@@ -81,8 +81,10 @@ def _stated(value: str, passage: str) -> str | None:
     return m.group(0) if m else None
 
 
-def read_tables(path: Path, passages: dict[str, str], max_tables: int | None = None
-                ) -> list[Table]:
+def read_tables(path: Path, passages: dict[str, str], max_tables: int | None = None,
+                held_out: frozenset[str] = frozenset()) -> list[Table]:
+    """The tables of ``path``; an article is in the test split when one of its tables is from
+    HybridQA's dev split or is among ``held_out`` (the tables dev questions ask about)."""
     import gzip
     import json
 
@@ -96,7 +98,7 @@ def read_tables(path: Path, passages: dict[str, str], max_tables: int | None = N
                     from e
             if max_tables is not None and len(raw) >= max_tables:
                 break
-    dev_articles = {d["url"] for d in raw if d["split"] != "train"}
+    dev_articles = {d["url"] for d in raw if d["split"] != "train" or d["uid"] in held_out}
     out = []
     for d in raw:
         split = "test" if d["url"] in dev_articles else "train"
@@ -165,8 +167,13 @@ class HybridQAContent:
                     raise ValueError(f"{self.path / 'passages.jsonl.gz'}:{lineno}: bad passage "
                                      f"line ({e})") from e
         self.seed = seed
-        self.tables = read_tables(self.path, self.passages, max_tables)
+        from wideseek_env.worlds.v2.qa_hybridqa import question_tables
+
+        self.held_out = question_tables(self.path)  # no training task over a test question's table
+        self.tables = read_tables(self.path, self.passages, max_tables, self.held_out)
+        self.qa_dropped: dict[str, int] = {}
         self.max_other_pages = max_other_pages
+        self.max_tables = max_tables
         self.passage_url = {ln: _url("passage", ln) for t in self.tables for ln in t.links if ln}
 
     # -- pages -----------------------------------------------------------------------------
@@ -175,20 +182,28 @@ class HybridQAContent:
             yield StoredPage(id=url.split("://", 1)[1], url=url, title=_title(link),
                              text=self.passages.get(link, ""), kind="entity", entity=_title(link))
         for t in self.tables:
-            yield self._article(t)
-        used = set(self.passage_url)
-        n = 0
-        for link in sorted(self.passages):
-            if link in used:
-                continue
-            if self.max_other_pages is not None and n >= self.max_other_pages:
-                break
+            yield self.article_page(t)
+        for link in self.other_links():
             url = _url("other", link)
-            n += 1
             yield StoredPage(id=url.split("://", 1)[1], url=url, title=_title(link),
                              text=self.passages[link])
 
-    def _article(self, t: Table) -> StoredPage:
+    def other_links(self) -> list[str]:
+        """The passages that get a page of their own without being a row's linked passage."""
+        used = set(self.passage_url)
+        rest = [link for link in sorted(self.passages) if link not in used]
+        return rest if self.max_other_pages is None else rest[: self.max_other_pages]
+
+    def qa_tasks(self, name: str) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+        """Generated questions over the training tables, HybridQA's dev questions over the test
+        tables (:mod:`.qa_hybridqa`)."""
+        from wideseek_env.worlds.v2.qa import QA_TASKS
+        from wideseek_env.worlds.v2.qa_hybridqa import generated_qa, hybridqa_qa
+
+        want = QA_TASKS["train"] if self.max_tables is None else 40
+        return {"train": generated_qa(self, name, want), **hybridqa_qa(self, name)}
+
+    def article_page(self, t: Table) -> StoredPage:
         lines = [t.intro or t.article, "", f"{t.section}:", "| " + " | ".join(t.headers) + " |",
                  "|" + "---|" * len(t.headers)]
         for i, row in enumerate(t.rows):
@@ -335,6 +350,9 @@ class HybridQAContent:
         return {"source": "hybridqa", "source_path": str(self.path.resolve()),
                 "entities": sum(len(t.rows) for t in self.tables),
                 "hybridqa": {"tables": len(self.tables), "passage_columns": cols,
+                             "tables_held_out_for_dev_questions": sum(
+                                 t.uid in self.held_out for t in self.tables),
+                             "dev_questions_dropped": self.qa_dropped,
                              "cells_only_in_passages": stated,
                              "sibling_groups": len(siblings(self.tables)),
                              "passage_rule": f"a column whose rows' own passages state at least "

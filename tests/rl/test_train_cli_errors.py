@@ -106,3 +106,17 @@ def test_tensor_parallel_ranks_share_tasks_and_split_rows():
     assert ranks[0].rows(rows) == [0, 2, 4, 6] and ranks[1].rows(rows) == [1, 3, 5]
     solo = Layout(1, 2)
     assert solo.tasks(5) == [1, 3] and solo.rows(rows) == rows
+
+
+def test_a_bad_task_file_is_one_line_before_anything_loads(tmp_path, capsys):
+    """WideSeek-R1's data files are read at once: a bad record names file, line and field."""
+    bad = tmp_path / "hybrid.jsonl"
+    bad.write_text('{"question": "Who?", "answer": "x", "is_markdown": false}\n'
+                   '{"question": "Which?", "answer": ["y", 3.5, ""], "is_markdown": false}\n',
+                   encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["paper", "--env.train-tasks", str(bad), "--env.depth-share", "None",
+                 "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: env.train-tasks: {bad}:2: field 'answer[2]': expected a non-empty "
+                   "string, got ''") and not out.exists()
