@@ -74,14 +74,14 @@ class Recipe:
     """Training tasks per trace width (None: the whole train split)."""
     sft_min_f1: float = 0.5
     """Rejection sampling: SFT keeps episodes with item F1 at least this."""
-    sft_steps: int = 180
-    """SFT steps (32 agent rows each)."""
+    sft_steps: int = 200
+    """SFT steps (16 agent rows each)."""
     grpo_width: int = 4
     """Width of the GRPO episodes."""
-    grpo_steps: int = 24
+    grpo_steps: int = 12
     """GRPO steps (2 tasks × G = 8 episodes each)."""
     grpo_eval_tasks: int = 40
-    """Test tasks evaluated every 6 GRPO steps (the learning curve)."""
+    """Test tasks evaluated every 4 GRPO steps (the learning curve)."""
     eval_widths: tuple[int, ...] = (1, 4, 8)
     """Widths of the final evaluation."""
     eval_tasks: int = 200

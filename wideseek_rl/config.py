@@ -304,10 +304,10 @@ PRESETS["nano-sft"] = (
     "Nano recipe, stage 1: SFT on scripted traces (--sft.traces RUN …, --model.path NANO).",
     TrainConfig(
         stage="sft", env=WideSeekEnvSpec(config=NANO_ENV), rollout=_nano_rollout,
-        sft=SFTConfig(min_score=0.5, rows_per_step=32),
-        optim=OptimConfig(lr=2e-3, weight_decay=0.0, warmup_steps=10, schedule="cosine",
+        sft=SFTConfig(min_score=0.5, rows_per_step=16),
+        optim=OptimConfig(lr=3e-3, weight_decay=0.0, warmup_steps=20, schedule="cosine",
                           micro_batch_tokens=16384),
-        steps=180, save_every=30, torch_threads=2,
+        steps=200, save_every=25, torch_threads=2,
     ),
 )
 PRESETS["nano-grpo"] = (
@@ -317,7 +317,7 @@ PRESETS["nano-grpo"] = (
         env=WideSeekEnvSpec(config=NANO_ENV),
         rollout=dataclasses.replace(_nano_rollout, tasks_per_step=2, group_size=8,
                                     turn_selection="paper"),
-        optim=OptimConfig(lr=1e-4, weight_decay=0.0, micro_batch_tokens=16384),
-        steps=24, save_every=6, eval_every=6, eval_tasks=40, torch_threads=2,
+        optim=OptimConfig(lr=2e-4, weight_decay=0.0, micro_batch_tokens=16384),
+        steps=12, save_every=4, eval_every=4, eval_tasks=40, torch_threads=2,
     ),
 )
