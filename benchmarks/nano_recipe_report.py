@@ -35,7 +35,11 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
 
     out = r.out
     card = json.loads((out / "world" / "world.json").read_text())
-    sft_rows = _metrics(out / "sft" / "metrics.jsonl")
+    sft_rows = [{**x, "stage": "sft"} for x in _metrics(out / "sft" / "metrics.jsonl")]
+    if (out / "sft_more" / "metrics.jsonl").is_file():  # the second SFT stage continues the curve
+        last = sft_rows[-1]["step"] if sft_rows else 0
+        sft_rows += [{**x, "step": last + x["step"], "stage": "sft_more"}
+                     for x in _metrics(out / "sft_more" / "metrics.jsonl")]
     grpo_rows = _metrics(out / "grpo" / "metrics.jsonl")
     data_line = re.search(r"sft data: (\{.*\})", (out / "logs" / "sft.log").read_text())
     evals = {p: {w: episode_table(_records(r, p, w)) for w in r.eval_widths} for p in POLICIES}
@@ -60,7 +64,8 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
         "sft_data": json.loads(data_line.group(1)) if data_line else {},
         "model": {"parameters": parameter_count(out / "nano"),
                   "config": json.loads((out / "nano" / "config.json").read_text())},
-        "sft_curve": [{"step": x["step"], "nll": x["loss/nll"], "epoch": x["sft/epoch"],
+        "sft_curve": [{"step": x["step"], "stage": x["stage"], "nll": x["loss/nll"],
+                       "lr": x["loss/lr"], "epoch": x["sft/epoch"],
                        "tokens_per_s": x["time/tokens_per_s"]} for x in sft_rows],
         "grpo_curve": [{k: x[k] for k in (
             "step", "score/mean", "env/item_f1", "env/reward_format", "loss/ratio_mean",
@@ -118,8 +123,8 @@ def markdown(d: dict[str, Any]) -> str:
                      f"agent rows, {int(sd['sft/tokens'])} tokens of which "
                      f"{int(sd['sft/trained_tokens'])} assistant tokens.")
     sc, gc = d["sft_curve"], d["grpo_curve"]
-    lines.append(f"SFT: {len(sc)} steps, NLL per assistant token {sc[0]['nll']:.3f} → "
-                 f"{sc[-1]['nll']:.3f} ({sc[-1]['epoch']:.2f} epochs). GRPO: {len(gc)} steps, "
+    lines.append(f"SFT: {len(sc)} steps ({', '.join(sorted({x['stage'] for x in sc}))}), NLL per "
+                 f"assistant token {sc[0]['nll']:.3f} → {sc[-1]['nll']:.3f}. GRPO: {len(gc)} steps, "
                  f"training reward {gc[0]['score/mean']:.3f} at step 1, "
                  f"{gc[-1]['score/mean']:.3f} at step {gc[-1]['step']}.")
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["world", "traces_w2", "nano", "sft", "grpo", "eval_scripted_w1", "eval_scripted_w2",
+STAGES = ["world", "traces_w2", "nano", "sft", "sft_more", "grpo", "eval_scripted_w1", "eval_scripted_w2",
           "eval_sft", "eval_grpo"]
 
 
@@ -36,18 +36,22 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     # SFT starts from the nano model, GRPO from SFT's final model, each evaluation from its model.
     sft = json.loads((out / "sft" / "config.json").read_text())
     grpo = json.loads((out / "grpo" / "config.json").read_text())
+    more = json.loads((out / "sft_more" / "config.json").read_text())
     assert sft["stage"] == "sft" and sft["model"]["path"] == str(out / "nano")
-    assert grpo["stage"] == "grpo" and grpo["model"]["path"] == str(out / "sft" / "final")
+    assert more["stage"] == "sft" and more["model"]["path"] == str(out / "sft" / "final")
+    assert grpo["stage"] == "grpo" and grpo["model"]["path"] == str(out / "sft_more" / "final")
     assert grpo["rollout"]["turn_selection"] == "paper" and grpo["env"]["config"]["reward"] == "paper"
-    for name, model in (("sft", out / "sft" / "final"), ("grpo", out / "grpo" / "final")):
+    for name, model in (("sft", out / "sft_more" / "final"), ("grpo", out / "grpo" / "final")):
         for w in (1, 2):
             run = json.loads((out / "eval" / name / f"w{w}" / "run.json").read_text())
             assert run["policy"]["model"] == str(model) and run["spec"]["width"] == w
     # Each training stage moved the weights it was handed.
-    nano, after_sft, after_grpo = (weights(p) for p in (out / "nano", out / "sft" / "final",
-                                                        out / "grpo" / "final"))
+    nano, first_sft, after_sft, after_grpo = (
+        weights(p) for p in (out / "nano", out / "sft" / "final", out / "sft_more" / "final",
+                             out / "grpo" / "final"))
     key = "model.layers.0.mlp.up_proj.weight"
-    assert not torch.equal(nano[key], after_sft[key])
+    assert not torch.equal(nano[key], first_sft[key])
+    assert not torch.equal(first_sft[key], after_sft[key])
     # GRPO ran its step from the SFT weights: they moved unless every advantage was zero (a
     # group of equal rewards, likely with 16-token turns), in which case they are SFT's exactly.
     steps = [json.loads(line) for line in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
