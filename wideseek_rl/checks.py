@@ -102,6 +102,16 @@ def validate(config: TrainConfig) -> None:
              "runs on the 'hf' engine only (convert the model to safetensors for vLLM)",
              c.model.gguf_file)
     vllm_kwargs(eng.vllm_kwargs)  # raises on a malformed entry
+    if c.stage == "sft":
+        sft = c.sft
+        _require(bool(sft.traces), "sft.traces", "must name at least one run folder or "
+                 "episodes.jsonl file with --stage sft", sft.traces)
+        _require(_finite(sft.min_score), "sft.min-score", "must be a number", sft.min_score)
+        _require(sft.rows_per_step >= 1, "sft.rows-per-step", "must be >= 1", sft.rows_per_step)
+        _require(sft.max_episodes is None or sft.max_episodes >= 1, "sft.max-episodes",
+                 "must be >= 1 or None", sft.max_episodes)
+        _require(sft.epochs is None or (_finite(sft.epochs) and sft.epochs > 0), "sft.epochs",
+                 "must be > 0 or None", sft.epochs)
     check_task_files(c.env)
 
 

@@ -3,7 +3,9 @@
 `PRESETS` are complete configurations chosen by name on the command line
 (`wideseek-train toy --steps 50`, `wideseek-train paper --model.path …`); every field can be
 overridden. "paper" carries the reference hyper-parameters of WideSeek-R1 (docs/training.md),
-"paper-single" the same for its single-agent baseline (SingleSeek-R1).
+"paper-single" the same for its single-agent baseline (SingleSeek-R1), "nano-sft" and
+"nano-grpo" the two training stages of the CPU recipe (docs/training.md, benchmarks/nano_recipe.py).
+`--stage sft` trains the same model on episode traces instead (`SFTConfig`, wideseek_rl/sft.py).
 
 `validate(config)` checks every value before anything heavy starts and raises `ConfigError`
 naming the field (`optim.lr`, `rollout.temperature`, …); `wideseek-train` prints it as one
@@ -152,6 +154,26 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class SFTConfig:
+    """Supervised fine-tuning on traces (`--stage sft`; see wideseek_rl/sft.py)."""
+
+    traces: tuple[str, ...] = ()
+    """Run folders (or episodes.jsonl files) of any policy whose episodes are imitated."""
+    min_score: float = 0.0
+    """Rejection sampling: keep episodes whose `score_field` is at least this."""
+    score_field: Literal["item_f1", "row_f1", "success", "reward"] = "item_f1"
+    """Which score of an episode the filter reads (`reward`: the env's reward as recorded)."""
+    max_episodes: int | None = None
+    """Use at most this many kept episodes (in file order; None: all)."""
+    rows_per_step: int = 32
+    """Training rows (one agent's packed turns each) per optimiser step, over all ranks."""
+    epochs: float | None = None
+    """When set, train this many passes over the rows (the steps follow from the data)."""
+    aggregation: Aggregation = "token_mean"
+    """How the step's token losses are averaged: "token_mean" (every assistant token weighs the same), or the paper's per-episode, per-agent "wideseek"."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Multi-agent GRPO: rollout → advantages → update → sync weights → eval → checkpoint."""
 
@@ -162,6 +184,9 @@ class TrainConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    stage: Literal["grpo", "sft"] = "grpo"
+    """"grpo": multi-agent GRPO in the env; "sft": supervised fine-tuning on traces (`sft`)."""
+    sft: SFTConfig = field(default_factory=SFTConfig)
     steps: int = 100
     """Training steps (one optimiser step each)."""
     seed: int = 0
@@ -267,4 +292,32 @@ PRESETS["paper-single"] = (
     dataclasses.replace(_paper, env=SingleSeekEnvSpec(config=dataclasses.replace(
         SingleSeekEnvSpec().config, reward="paper", tools_in_prompt=False, interface="paper"),
         task_set="hybrid", depth_share=0.5)),
+)
+
+# The nano recipe (benchmarks/nano_recipe.py, docs/training.md): a few-million-parameter model
+# on two CPU cores, easy-tier tasks of a few rows, budgets sized for a 4k context (lead 3 turns,
+# subagent 4: search, access, report and one spare). Pass --model.path and --env.world.
+NANO_ENV = EnvConfig(width=4, lead_max_turns=3, subagent_max_turns=4, max_context_tokens=4096,
+                     reward="paper")
+_nano_rollout = RolloutConfig(max_new_tokens=512, max_context_tokens=4096)
+PRESETS["nano-sft"] = (
+    "Nano recipe, stage 1: SFT on scripted traces (--sft.traces RUN …, --model.path NANO).",
+    TrainConfig(
+        stage="sft", env=WideSeekEnvSpec(config=NANO_ENV), rollout=_nano_rollout,
+        sft=SFTConfig(min_score=0.5, rows_per_step=16),
+        optim=OptimConfig(lr=3e-3, weight_decay=0.0, warmup_steps=20, schedule="cosine",
+                          micro_batch_tokens=16384),
+        steps=200, save_every=25, torch_threads=2,
+    ),
+)
+PRESETS["nano-grpo"] = (
+    "Nano recipe, stage 2: multi-agent GRPO from the SFT model, the paper's reward and turn "
+    "selection (--model.path SFT/final, --env.world WORLD).",
+    TrainConfig(
+        env=WideSeekEnvSpec(config=NANO_ENV),
+        rollout=dataclasses.replace(_nano_rollout, tasks_per_step=2, group_size=8,
+                                    turn_selection="paper"),
+        optim=OptimConfig(lr=2e-4, weight_decay=0.0, micro_batch_tokens=16384),
+        steps=12, save_every=4, eval_every=4, eval_tasks=40, torch_threads=2,
+    ),
 )

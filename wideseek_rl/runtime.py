@@ -101,6 +101,11 @@ class Run:
     eval_tasks: list[dict[str, Any]]
     memory_gib: dict[str, float]
     """Memory in use (`stats.device_memory_gib`) at start, after the learner, after the engine."""
+    steps: int
+    """Training steps of the run (`config.steps`, or for SFT with `sft.epochs` what the data
+    gives)."""
+    trace_set: Any = None
+    """`--stage sft`: the training rows (`sft.TraceSet`)."""
     last_rows: list[Any] | None = None
     """This rank's training rows of the latest step (for inspection and smoke checks)."""
 
@@ -204,6 +209,19 @@ def build_run(config: TrainConfig, env_spec: Any) -> Run:
         Path(config.model.chat_template).read_text() if config.model.chat_template else None
     )
     ro, opt, lc = config.rollout, config.optim, config.loss
+    steps, trace_set, learner_cls, settings = config.steps, None, Learner, LossSettings(
+        aggregation=lc.aggregation, clip_low=lc.clip_low, clip_high=lc.clip_high,
+        dual_clip=lc.dual_clip, kl_coef=lc.kl_coef, max_tokens=ro.max_new_tokens,
+        recompute_old_logprobs=lc.recompute_old_logprobs, max_ratio_mean=lc.max_ratio_mean)
+    if config.stage == "sft":
+        from wideseek_rl.sft import SFTLearner, load_trace_set
+
+        trace_set = load_trace_set(config, tokenizer, chat_template,
+                                   log=accelerator.is_main_process)
+        if config.sft.epochs is not None:
+            steps = max(1, math.ceil(config.sft.epochs * len(trace_set.rows)
+                                     / config.sft.rows_per_step))
+        learner_cls, settings = SFTLearner, LossSettings(aggregation=config.sft.aggregation)
     ref = None
     if lc.kl_coef > 0:
         ref = PolicyModule(copy.deepcopy(model).eval().requires_grad_(False),
@@ -214,18 +232,14 @@ def build_run(config: TrainConfig, env_spec: Any) -> Run:
         betas=(opt.beta1, opt.beta2), eps=opt.adam_eps, weight_decay=opt.weight_decay,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, LRSchedule(opt.schedule, opt.warmup_steps, config.steps)
+        optimizer, LRSchedule(opt.schedule, opt.warmup_steps, steps)
     )
     module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
     hf_model = accelerator.unwrap_model(module).model
     stops = stop_ids_for(hf_model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    learner = Learner(
-        accelerator, module, optimizer, scheduler,
-        LossSettings(aggregation=lc.aggregation, clip_low=lc.clip_low, clip_high=lc.clip_high,
-                     dual_clip=lc.dual_clip, kl_coef=lc.kl_coef, max_tokens=ro.max_new_tokens,
-                     recompute_old_logprobs=lc.recompute_old_logprobs,
-                     max_ratio_mean=lc.max_ratio_mean),
+    learner = learner_cls(
+        accelerator, module, optimizer, scheduler, settings,
         micro_batch_tokens=opt.micro_batch_tokens, max_grad_norm=opt.max_grad_norm,
         pad_token_id=pad, ref_policy=ref.to(accelerator.device) if ref is not None else None,
     )
@@ -245,11 +259,14 @@ def build_run(config: TrainConfig, env_spec: Any) -> Run:
     eval_runner = None
     eval_tasks: list[dict[str, Any]] = []
     if config.eval_every:
-        eval_tasks = list(env_spec.task_options("eval"))[: config.eval_tasks]
+        from wideseek_env.runner.cli import spread
+
+        # Spread over the split: a world lists its tasks table by table.
+        eval_tasks = spread(list(env_spec.task_options("eval")), config.eval_tasks)
         eval_runner = RolloutRunner(lambda: make_env(env_spec, "eval", tokenizer, eval_policy),
                                     eval_policy, reward_agent=ro.reward_agent, progress=show)
-    train_tasks = list(env_spec.task_options("train"))
-    if not train_tasks:
+    train_tasks = list(env_spec.task_options("train")) if config.stage == "grpo" else []
+    if config.stage == "grpo" and not train_tasks:
         raise ValueError("the env spec lists no training tasks")
     return Run(config, accelerator, layout, tokenizer, learner, engine, policy, runner,
-               eval_policy, eval_runner, train_tasks, eval_tasks, memory)
+               eval_policy, eval_runner, train_tasks, eval_tasks, memory, steps, trace_set)

@@ -24,7 +24,9 @@ import os
 import random
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from wideseek_env.env.keyword_relay import KEYWORDS
 
@@ -130,7 +132,11 @@ def _recipe_hash(seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _train_tokenizer():
+def train_chat_tokenizer(lines: Iterable[str], vocab_size: int, *,
+                         model_max_length: int = 32768) -> Any:
+    """A byte-level BPE tokenizer trained on `lines` with the chat special tokens (`SPECIAL_TOKENS`)
+    and the markup the model writes (`MARKUP_TOKENS`, one token each, kept in decoded text), and
+    the chat template `CHAT_TEMPLATE`; `vocab_size` counts every token. Deterministic."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -138,13 +144,13 @@ def _train_tokenizer():
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE - len(MARKUP_TOKENS),
+        vocab_size=vocab_size - len(MARKUP_TOKENS),
         min_frequency=2,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus_lines(0), trainer=trainer)
+    tok.train_from_iterator(lines, trainer=trainer)
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in MARKUP_TOKENS])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -152,7 +158,7 @@ def _train_tokenizer():
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         unk_token=None,
-        model_max_length=32768,
+        model_max_length=model_max_length,
         padding_side="left",
         clean_up_tokenization_spaces=False,
     )
@@ -167,9 +173,6 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     tokenizer files with the chat template. It is written to a temporary sibling and renamed into
     place, so a crash never leaves a half-built model behind.
     """
-    import torch
-    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
-
     out = Path(out_dir)
     stamp = _recipe_hash(seed)
     if (out / "wideseek_tiny.json").is_file():
@@ -180,24 +183,28 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not a tiny-model directory")
 
-    tokenizer = _train_tokenizer()  # the same for every seed: only the weights differ
+    # The same for every seed: only the weights differ.
+    tokenizer = train_chat_tokenizer(_corpus_lines(0), VOCAB_SIZE)
+    shape = {"hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 2,
+             "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 32,
+             "max_position_embeddings": 32768}
+    return write_qwen3_model(out, tokenizer, shape, seed=seed,
+                             meta_file="wideseek_tiny.json", meta={"recipe": stamp, "seed": seed})
+
+
+def write_qwen3_model(out: Path, tokenizer: Any, shape: dict[str, Any], *, seed: int,
+                      meta_file: str, meta: dict[str, Any]) -> Path:
+    """A randomly initialised (seeded) Qwen3 chat model of `shape` (Qwen3Config fields) with
+    `tokenizer`, tied embeddings and no padding rows (every id the model samples decodes),
+    written to `out` through a temporary sibling renamed into place (a crash never leaves a
+    half-built model behind); `meta` goes to `meta_file` beside it."""
+    import torch
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
     im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),  # no padding rows: every id the model samples decodes
-        hidden_size=64,
-        intermediate_size=192,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=32,
-        max_position_embeddings=32768,
-        tie_word_embeddings=True,
-        bos_token_id=None,
-        eos_token_id=im_end,
-        pad_token_id=eot,
-        dtype="float32",
-    )
+    config = Qwen3Config(vocab_size=len(tokenizer), tie_word_embeddings=True, bos_token_id=None,
+                         eos_token_id=im_end, pad_token_id=eot, dtype="float32", **shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen3ForCausalLM(config)
@@ -209,9 +216,9 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / "wideseek_tiny.json").write_text(json.dumps({"recipe": stamp, "seed": seed}))
+        (tmp / meta_file).write_text(json.dumps(meta))
         if out.exists():
-            out.rmdir()  # empty, checked above
+            out.rmdir()  # empty, checked by the caller
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

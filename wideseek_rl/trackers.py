@@ -19,6 +19,7 @@ STDOUT_KEYS = (
     ("score/mean", "score"),
     ("eval/score_mean", "eval"),
     ("loss/policy", "loss"),
+    ("loss/nll", "nll"),
     ("loss/entropy", "ent"),
     ("loss/grad_norm", "gnorm"),
     ("rollout/groups_with_signal", "signal"),

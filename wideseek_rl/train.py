@@ -10,6 +10,9 @@ weights go to the generation engine; periodically evaluate and checkpoint. Metri
 Everything random is derived from (`seed`, step), so a resumed run replays the exact steps an
 uninterrupted run would have taken (on CPU, bit for bit).
 
+With `--stage sft` the same loop trains on episode traces instead (wideseek_rl/sft.py): the
+step is an SFT update on the next rows of a seeded stream of the traces' agents.
+
 Run `wideseek-train toy` for the CPU demo, `wideseek-train paper --help` for the reference
 setup, and `accelerate launch --multi_gpu --num_processes N -m wideseek_rl.train …` to use N
 processes (on a machine without GPUs too: they then run on the CPU with the gloo backend).
@@ -20,6 +23,7 @@ one `error:` line naming the field and exit status 2.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -173,6 +177,12 @@ def train(config: TrainConfig, env_spec: Any = None) -> TrainResult:
         raise FileExistsError(f"{ckpt_root} holds checkpoints of an earlier run: pass --resume to "
                               f"continue it, or choose another --output-dir")
     run = build_run(config, env_spec if env_spec is not None else config.env)
+    config = run.config = dataclasses.replace(config, steps=run.steps)
+    step_fn, per_step = train_step, config.rollout.tasks_per_step
+    if config.stage == "sft":
+        from wideseek_rl.sft import sft_step
+
+        step_fn, per_step = sft_step, config.sft.rows_per_step
     acc = run.accelerator
     if acc.is_main_process:
         m = run.memory_gib
@@ -199,9 +209,9 @@ def train(config: TrainConfig, env_spec: Any = None) -> TrainResult:
     try:
         while step < config.steps:
             t0 = time.perf_counter()
-            metrics = train_step(run, step, consumed)
+            metrics = step_fn(run, step, consumed)
             step += 1
-            consumed += config.rollout.tasks_per_step
+            consumed += per_step
             if config.eval_every and step % config.eval_every == 0:
                 metrics.update(_evaluate(run, step))
             metrics["time/step_s"] = time.perf_counter() - t0

@@ -171,3 +171,32 @@ def test_concurrent_builds_of_one_world_leave_one_complete_world(tmp_path: Path)
     assert outcomes == ["built", "lost"]
     assert World.load(target).card["answerability"]["cell_rate"] == 1.0
     assert not [p for p in tmp_path.iterdir() if p.name != "race"]  # no temp folder left
+
+
+def test_a_row_range_makes_short_tasks_and_leaves_the_default_draws_alone() -> None:
+    """The easy tier's `rows` option (the nano recipe's 2-4 rows): every task stays in the range,
+    and the default range draws exactly the tasks of a generator without the option."""
+    from wideseek_env.worlds.sources_default import default_tables
+    from wideseek_env.worlds.taskgen import MAX_ROWS, MIN_ROWS, TaskGenerator
+
+    for table in default_tables(60):
+        plain = TaskGenerator(table, 0).generate(8)
+        same = TaskGenerator(table, 0, (MIN_ROWS, MAX_ROWS)).generate(8)
+        assert [(s.rows, c, q) for s, c, q, _ in plain] == [(s.rows, c, q) for s, c, q, _ in same]
+        short = TaskGenerator(table, 0, (2, 4)).generate(8)
+        assert short and all(2 <= len(s.rows) <= 4 for s, _, _, _ in short)
+    with pytest.raises(ValueError, match="rows"):
+        TaskGenerator(default_tables(60)[0], 0, (3, 2))
+
+
+def test_the_easy_builder_records_its_row_range(tmp_path: Path) -> None:
+    from wideseek_env.worlds import build_default_world
+
+    world = World.load(build_default_world(tmp_path / "w", tier="easy", max_entities_per_domain=30,
+                                           tasks_scale=0.02, max_other_pages=20, rows=(2, 3),
+                                           progress=False))
+    assert world.card["options"]["rows"] == [2, 3]
+    tasks = world.tasks("train") + world.tasks("test")
+    assert tasks and all(2 <= len(t.gold.rows) <= 3 for t in tasks)
+    with pytest.raises(ValueError, match="easy tier"):
+        build_default_world(tmp_path / "v2", tier="v2", rows=(2, 3))

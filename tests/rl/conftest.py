@@ -68,3 +68,20 @@ def replay_engine():
     """The `ReplayEngine` class: a `GenerationEngine` that answers with scripted token ids, for
     tests that need exact completions (the real engine is tested in test_engine_hf.py)."""
     return ReplayEngine
+
+
+@pytest.fixture(scope="session")
+def scripted_traces(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder of the scripted policy on a small default-easy world: 6 training tasks at
+    width 2 (lead 3 turns, subagent 4), the traces SFT learns from."""
+    from wideseek_env.policies.scripted import ScriptedPolicy
+    from wideseek_env.runner.evaluate import EvalSpec, evaluate
+    from wideseek_env.worlds import World, build_small_world
+
+    root = tmp_path_factory.mktemp("traces")
+    world = World.load(build_small_world(root / "world"))
+    spec = EvalSpec(width=2, lead_max_turns=3, subagent_max_turns=4, max_context_tokens=4096)
+    evaluate(spec, world.tasks("train")[:6], world.backend(),
+             ScriptedPolicy(entities_per_subtask=1), root / "run",
+             policy_info={"name": "scripted"}, progress=False)
+    return root / "run"

@@ -114,6 +114,29 @@ def test_chunked_head_equals_full_logits(tiny_model_dir):
     assert torch.allclose(g_c, g_f, atol=1e-5)
 
 
+def test_right_padded_rows_score_as_each_row_alone(tiny_model_dir):
+    """The learner's rows are right-padded, so `PolicyModule` drops the attention mask (fast
+    causal kernels): every real token must still be scored as in its row alone, and a
+    left-padded batch (which needs the mask) must be too."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    policy = PolicyModule(model, chunk_tokens=5)
+    gen = torch.Generator().manual_seed(1)
+    rows = [torch.randint(0, 1000, (n,), generator=gen) for n in (17, 9, 12)]
+    alone = [policy(r[None], torch.ones(1, len(r), dtype=torch.long))[0][0] for r in rows]
+    for side in ("right", "left"):
+        ids = torch.zeros(3, 17, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(rows):
+            span = slice(0, len(r)) if side == "right" else slice(17 - len(r), 17)
+            ids[i, span], mask[i, span] = r, 1
+        lp, _ = policy(ids, mask)
+        for i, r in enumerate(rows):
+            got = lp[i, : len(r) - 1] if side == "right" else lp[i, 17 - len(r):]
+            assert torch.allclose(got, alone[i], atol=1e-5), (side, i)
+
+
 def test_engine_logprobs_line_up_with_the_learners(rollout, tiny_model_dir, accelerator):
     """First update with the engine's sampling log-probs as π_old: every ratio is 1 (an
     off-by-one between prompt and completion would make them anything but)."""

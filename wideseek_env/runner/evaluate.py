@@ -97,11 +97,13 @@ class EvalSpec:
 
 
 def make_env_factory(spec: EvalSpec, tasks: Sequence[Task], backend: SearchBackend,
-                     judge: Any = None, explain: bool = True, reader: Any = None) -> Any:
+                     judge: Any = None, explain: bool = True, reader: Any = None,
+                     env_kwargs: Mapping[str, Any] | None = None) -> Any:
     """A zero-argument callable that builds one env of ``spec`` over ``tasks`` and ``backend``;
     ``explain`` puts the cell-level score explanation into each episode's trace record;
-    ``reader`` summarises pages read by ``access`` (``interface="paper"``)."""
-    kwargs = {**spec.env_kwargs(), "explain_score": explain, "reader": reader}
+    ``reader`` summarises pages read by ``access`` (``interface="paper"``); ``env_kwargs`` go to
+    the env as they are (e.g. a policy's ``context_counter``)."""
+    kwargs = {**spec.env_kwargs(), "explain_score": explain, "reader": reader, **(env_kwargs or {})}
     if spec.mode == "single":
         from wideseek_env.env.single_agent import WideSeekSingleAgentEnv
 
@@ -218,13 +220,15 @@ def evaluate(
     desc: str | None = None,
     explain: bool = True,
     reader: Any = None,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``spec`` over ``tasks`` with ``policy`` into ``out_dir`` (resuming); return the summary.
 
     ``policy_info`` (name and settings that change results, not URLs or keys) and ``world_info``
     are recorded, and a resumed run must have the same ``spec``, task ids and ``policy_info``.
     ``explain`` (default on) stores each score's cell-level explanation in the trace records
-    (:mod:`wideseek_env.scoring.explain`); it changes no number.
+    (:mod:`wideseek_env.scoring.explain`); it changes no number. ``env_kwargs`` go to every env
+    (an LLM policy's exact ``context_counter``, for one).
     """
     out = Path(out_dir)
     spec.check()
@@ -234,7 +238,7 @@ def evaluate(
         raise ConfigError("no tasks to run")
     if spec.mode == "single":
         spec = replace(spec, width=EvalSpec.width)  # unused in single mode; keep run.json stable
-    make_env = make_env_factory(spec, tasks, backend, judge, explain, reader)
+    make_env = make_env_factory(spec, tasks, backend, judge, explain, reader, env_kwargs)
     make_env().close()  # the env's own checks run before anything is written
     out.mkdir(parents=True, exist_ok=True)
     run = {"spec": spec.relevant(), "tasks": [t.instance_id for t in tasks],

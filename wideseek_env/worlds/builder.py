@@ -138,13 +138,15 @@ def build_world(
     tasks_scale: float = 1.0,
     recall_sample: int | None = None,
     isolate_cells: bool = True,
+    rows: tuple[int, int] | None = None,
 ) -> Path:
     """Build a world at ``out_dir`` and return its path.
 
     ``tasks_scale`` multiplies each table's ``tasks_wanted``; ``recall_sample`` caps the number of
     task rows whose names are searched for the recall@3 figure (all when ``None``).
     ``isolate_cells``: also discard training tasks with a test entity's name in any cell (not
-    only as a row's key, which step 1 already rules out).
+    only as a row's key, which step 1 already rules out). ``rows`` = (min, max) rows per task
+    (default the task generator's 5-50).
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
@@ -205,7 +207,7 @@ def build_world(
                     add(entity_page(members[url], url, seed), reserved=True)
             for page in list_pages(table):
                 add(page)
-            gen = TaskGenerator(table, seed)
+            gen = TaskGenerator(table, seed) if rows is None else TaskGenerator(table, seed, rows)
             want = max(1, round(table.tasks_wanted * tasks_scale))
             for sel, cols, query, info in gen.generate(want):
                 task = gen.to_task("", sel, cols, query, {

@@ -1,6 +1,6 @@
 """Generate WideSearch-shaped tasks from a source table.
 
-A task picks a set of rows (5-50) and a key column plus 2-6 attribute columns. Row sets are
+A task picks a set of rows (5-50, or the ``rows`` range given to :class:`TaskGenerator`) and a key column plus 2-6 attribute columns. Row sets are
 described the way a person would ask for them:
 
 - ``all``: every entity of a table (small tables only);
@@ -110,8 +110,12 @@ def _fmt_number(x: float) -> str:
 class TaskGenerator:
     """Draws tasks for one table; call :meth:`generate`."""
 
-    def __init__(self, table: SourceTable, seed: int) -> None:
+    def __init__(self, table: SourceTable, seed: int,
+                 rows: tuple[int, int] = (MIN_ROWS, MAX_ROWS)) -> None:
+        if not 1 <= rows[0] <= rows[1]:
+            raise ValueError(f"rows must be (min, max) with 1 <= min <= max, got {rows}")
         self.table = table
+        self.min_rows, self.max_rows = rows
         self.rng = random.Random(f"{seed}:tasks:{table.id}")
         t = table
         self.numbers = {c: [parse_number(r[c]) if r[c] else None for r in t.rows]
@@ -150,9 +154,9 @@ class TaskGenerator:
             col = t.columns[c - 1]
             vals = sorted(((self.numbers[c][i], i) for i in rows
                            if self.numbers[c][i] is not None), reverse=True)
-            if len(vals) < MIN_ROWS + 1 or len(vals) < len(rows):
+            if len(vals) < self.min_rows + 1 or len(vals) < len(rows):
                 return None  # a row without the value could not be placed above or below
-            n = rng.randint(MIN_ROWS, min(MAX_ROWS, len(vals) - 1))
+            n = rng.randint(self.min_rows, min(self.max_rows, len(vals) - 1))
             more = rng.random() < 0.7
             if not more:
                 vals = vals[::-1]
@@ -178,10 +182,10 @@ class TaskGenerator:
                              f"all {t.scope}{filt_text}{joiner} with {_article(col.attr)} {col.attr} of {rel} "
                              f"{_fmt_number(th)}{unit}",
                              {**filt, "number_column": col.name, rel.replace(" ", "_"): th})
-        if kind == "explicit" or not MIN_ROWS <= len(rows) <= MAX_ROWS:
-            if len(rows) < MIN_ROWS:
+        if kind == "explicit" or not self.min_rows <= len(rows) <= self.max_rows:
+            if len(rows) < self.min_rows:
                 return None
-            n = rng.randint(MIN_ROWS, min(20, len(rows)))
+            n = rng.randint(self.min_rows, min(20, self.max_rows, len(rows)))
             chosen = tuple(sorted(rng.sample(rows, n)))
             names = [t.rows[i][0] for i in chosen]
             sep = "; " if any("," in x for x in names) else ", "
@@ -233,7 +237,7 @@ class TaskGenerator:
         while len(out) < count and attempts < 20 * count:
             attempts += 1
             sel = self.select()
-            if sel is None or not MIN_ROWS <= len(sel.rows) <= MAX_ROWS:
+            if sel is None or not self.min_rows <= len(sel.rows) <= self.max_rows:
                 continue
             cols = self.pick_columns(sel.rows)
             if cols is None:

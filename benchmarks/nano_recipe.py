@@ -1,0 +1,251 @@
+"""The nano recipe: scripted traces → SFT → multi-agent GRPO → evaluation, on two CPU cores.
+
+Every stage is the project's own command, run as a child process whose wall time, CPU time
+(user + system, from `wait4`) and peak resident memory are recorded:
+
+1. **world**: the easy tier of the default world (`build_default_world(tier="easy")`: templated
+   pages that state each attribute in the query's words), with short tasks (`--rows`, 2-4 rows),
+   `--max-entities-per-domain` entities per domain and `--max-other-pages` unrelated pages;
+2. **traces**: `wideseek eval --policy scripted` on the train split at every `--trace-widths`
+   width (one entity per subagent; lead and subagent turn budgets `--lead-turns`,
+   `--subagent-turns`, sized for a 4k context);
+3. **nano**: `python -m wideseek_rl.nano` builds the tokenizer (world + traces) and the model;
+4. **sft**: `wideseek-train nano-sft` on the traces (episodes with item F1 ≥ `--sft-min-f1`);
+   then **sft_more** continues from its model for `--sft-more-steps` steps at
+   `--sft-more-lr` (a fresh cosine schedule; 0 steps skips it);
+5. **grpo**: `wideseek-train nano-grpo` from the SFT model (the paper's reward and turn
+   selection) at width `--grpo-width`, evaluating `--grpo-eval-tasks` test tasks every few steps;
+6. **eval**: the scripted teacher (`wideseek eval`), the SFT and the GRPO model
+   (`python -m wideseek_rl.evaluate`, greedy) on `--eval-tasks` held-out test tasks at every
+   `--eval-widths` width.
+
+Results: item F1 with 95 % confidence intervals, format-error rate (of turns), subagents used and
+critical-path turns per policy and width, the SFT loss and GRPO curves, and each stage's time and
+memory, in `benchmarks/results/nano_recipe.{json,md,png}`. A stage whose output exists is
+skipped (its earlier measurement is kept), so a killed recipe continues where it stopped.
+`--quick` is the few-minute version the test suite runs (tiny shapes, a handful of tasks).
+
+    nice -n 10 python benchmarks/nano_recipe.py --out runs/nano_recipe
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Sizes of the nano recipe (the defaults are the measured run)."""
+
+    out: Path = Path("runs/nano_recipe")
+    """Working folder (world, traces, models, runs, logs)."""
+    results: Path = field(default_factory=lambda: RESULTS / "nano_recipe")
+    """Results stem: `.json`, `.md` and `.png` are written."""
+    quick: bool = False
+    """The minutes-long version: tiny shapes, a few tasks, one or two steps per stage."""
+    seed: int = 0
+    """Seed of the world, the model and training."""
+    rows: tuple[int, int] = (2, 4)
+    """Rows per task (min, max)."""
+    max_entities_per_domain: int = 150
+    """Entities per domain of the world."""
+    tasks_scale: float = 0.5
+    """Scale of the number of tasks per domain."""
+    max_other_pages: int = 2000
+    """Unrelated pages in the corpus."""
+    lead_turns: int = 3
+    """Turns of the lead: two delegations and the answer."""
+    subagent_turns: int = 4
+    """Turns of a subagent: search, access, report and one spare."""
+    max_context_tokens: int = 4096
+    """Context of every agent (and positions of the model)."""
+    trace_widths: tuple[int, ...] = (1, 2, 4, 8)
+    """Widths of the scripted traces."""
+    trace_tasks: int | None = None
+    """Training tasks per trace width (None: the whole train split)."""
+    sft_min_f1: float = 0.5
+    """Rejection sampling: SFT keeps episodes with item F1 at least this."""
+    sft_steps: int = 200
+    """SFT steps (16 agent rows each)."""
+    sft_more_steps: int = 300
+    """Steps of the second SFT stage, from the first one's model (0: none)."""
+    sft_more_lr: float = 2e-3
+    """Peak learning rate of the second SFT stage."""
+    grpo_width: int = 4
+    """Width of the GRPO episodes."""
+    grpo_steps: int = 12
+    """GRPO steps (2 tasks × G = 8 episodes each)."""
+    grpo_eval_tasks: int = 40
+    """Test tasks evaluated every 4 GRPO steps (the learning curve)."""
+    eval_widths: tuple[int, ...] = (1, 4, 8)
+    """Widths of the final evaluation."""
+    eval_tasks: int = 200
+    """Held-out test tasks of the final evaluation (one greedy episode each)."""
+    threads: int = 2
+    """Torch threads of the training and evaluation processes."""
+    engine: str = "vllm"
+    """Generation engine of GRPO's rollouts and of the models' evaluation: "vllm" (in process,
+    on the CPU: about 3.5 times the episodes per second of "hf" here) or "hf"."""
+
+    def quick_version(self) -> Recipe:
+        """The test-suite sizes."""
+        from dataclasses import replace
+
+        return replace(self, max_entities_per_domain=30, tasks_scale=0.02, max_other_pages=50,
+                       trace_widths=(2,), trace_tasks=6, sft_min_f1=0.0, sft_steps=2,
+                       sft_more_steps=1,
+                       grpo_width=2, grpo_steps=1, grpo_eval_tasks=2, eval_widths=(1, 2),
+                       eval_tasks=2, threads=1)
+
+
+@dataclass
+class Stage:
+    """One measured child process."""
+
+    name: str
+    command: list[str]
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    max_rss_gib: float = 0.0
+
+
+def run_stage(stage: Stage, log_dir: Path) -> Stage:
+    """Run `stage.command` (stdout and stderr to its log), measure it, fail loudly."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{stage.name}.log"
+    print(f"[nano-recipe] {stage.name}: {' '.join(stage.command)}", flush=True)
+    env = {"VLLM_CPU_KVCACHE_SPACE": "2", "TORCH_COMPILE_DISABLE": "1", **os.environ,
+           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(stage.command, stdout=f, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    stage.wall_s = time.perf_counter() - t0
+    stage.cpu_s = usage.ru_utime + usage.ru_stime
+    stage.max_rss_gib = usage.ru_maxrss / 2**20
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"stage {stage.name} failed (exit {proc.returncode}); {log}:\n{tail}")
+    print(f"[nano-recipe] {stage.name}: {stage.wall_s:.0f} s wall, {stage.cpu_s:.0f} s CPU, "
+          f"{stage.max_rss_gib:.2f} GiB peak", flush=True)
+    return stage
+
+
+def stages(r: Recipe) -> list[tuple[Stage, Path]]:
+    """Every stage with the path whose existence means it is done."""
+    out, py = r.out.resolve(), sys.executable
+    world, traces = out / "world", [out / "traces" / f"w{w}" for w in r.trace_widths]
+    budgets = ["--lead-turns", str(r.lead_turns), "--subagent-turns", str(r.subagent_turns),
+               "--max-context-tokens", str(r.max_context_tokens)]
+    build = (f"from wideseek_env.worlds import build_default_world; build_default_world("
+             f"{str(world)!r}, seed={r.seed}, tier='easy', max_entities_per_domain="
+             f"{r.max_entities_per_domain}, tasks_scale={r.tasks_scale}, max_other_pages="
+             f"{r.max_other_pages}, rows={tuple(r.rows)}, progress=False)")
+    todo = [(Stage("world", [py, "-c", build]), world / "world.json")]
+    for w, path in zip(r.trace_widths, traces):
+        limit = ["--limit", str(r.trace_tasks)] if r.trace_tasks else []
+        todo.append((Stage(f"traces_w{w}", [
+            str(BIN / "wideseek"), "eval", "--world", str(world), "--split", "train", "--policy",
+            "scripted", "--entities-per-subtask", "1", "--width", str(w), *budgets, *limit,
+            "--seed", str(r.seed), "--no-progress", "--out", str(path)]), path / "summary.json"))
+    shape = ["--spec.vocab-size", "1024", "--spec.hidden-size", "64", "--spec.num-layers", "2",
+             "--spec.num-heads", "2", "--spec.num-kv-heads", "1", "--spec.head-dim", "32",
+             "--spec.intermediate-size", "128"] if r.quick else []
+    todo.append((Stage("nano", [py, "-m", "wideseek_rl.nano", "--out", str(out / "nano"),
+                                "--world", str(world), "--traces", *map(str, traces),
+                                "--seed", str(r.seed), "--spec.max-context-tokens",
+                                str(r.max_context_tokens), *shape]),
+                 out / "nano" / "config.json"))
+    common = ["--env.world", str(world), "--seed", str(r.seed), "--no-progress",
+              "--torch-threads", str(r.threads), "--rollout.max-context-tokens",
+              str(r.max_context_tokens), "--env.config.lead-max-turns", str(r.lead_turns),
+              "--env.config.subagent-max-turns", str(r.subagent_turns)]
+    sft_extra = ["--sft.rows-per-step", "4", "--save-every", "1"] if r.quick else []
+    todo.append((Stage("sft", [str(BIN / "wideseek-train"), "nano-sft", "--model.path",
+                               str(out / "nano"), "--output-dir", str(out / "sft"), *common,
+                               "--sft.traces", *map(str, traces), "--sft.min-score",
+                               str(r.sft_min_f1), "--steps", str(r.sft_steps), *sft_extra]),
+                 out / "sft" / "final" / "config.json"))
+    sft_final = out / "sft" / "final"
+    if r.sft_more_steps:
+        todo.append((Stage("sft_more", [
+            str(BIN / "wideseek-train"), "nano-sft", "--model.path", str(sft_final),
+            "--output-dir", str(out / "sft_more"), *common, "--sft.traces", *map(str, traces),
+            "--sft.min-score", str(r.sft_min_f1), "--steps", str(r.sft_more_steps),
+            "--optim.lr", str(r.sft_more_lr), *sft_extra]),
+            out / "sft_more" / "final" / "config.json"))
+        sft_final = out / "sft_more" / "final"
+    grpo_extra = ["--rollout.tasks-per-step", "1", "--rollout.group-size", "2",
+                  "--rollout.max-new-tokens", "16", "--eval-every", "1"] if r.quick else []
+    todo.append((Stage("grpo", [str(BIN / "wideseek-train"), "nano-grpo", "--model.path",
+                                str(sft_final), "--output-dir", str(out / "grpo"),
+                                *common, "--env.config.width", str(r.grpo_width), "--steps",
+                                str(r.grpo_steps), "--eval-tasks", str(r.grpo_eval_tasks),
+                                "--engine.kind", r.engine, *(["--engine.vllm-enforce-eager"]
+                                                             if r.engine == "vllm" else []),
+                                *grpo_extra]),
+                 out / "grpo" / "final" / "config.json"))
+    for w in r.eval_widths:
+        path = out / "eval" / "scripted" / f"w{w}"
+        todo.append((Stage(f"eval_scripted_w{w}", [
+            str(BIN / "wideseek"), "eval", "--world", str(world), "--split", "test", "--policy",
+            "scripted", "--entities-per-subtask", "1", "--width", str(w), *budgets, "--limit",
+            str(r.eval_tasks), "--seed", str(r.seed), "--no-progress", "--out", str(path)]),
+            path / "summary.json"))
+    new_tokens = ["--max-new-tokens", "16"] if r.quick else []
+    for name, model in (("sft", sft_final), ("grpo", out / "grpo" / "final")):
+        done = out / "eval" / name / f"w{r.eval_widths[-1]}" / "summary.json"
+        todo.append((Stage(f"eval_{name}", [
+            py, "-m", "wideseek_rl.evaluate", "--model", str(model), "--world", str(world),
+            "--split", "test", "--widths", *map(str, r.eval_widths), "--limit", str(r.eval_tasks),
+            *budgets, "--seed", str(r.seed), "--torch-threads", str(r.threads), "--no-progress",
+            "--engine", r.engine,
+            *new_tokens, "--out", str(out / "eval" / name)]), done))
+    return todo
+
+
+def run(r: Recipe) -> dict[str, Any]:
+    """Run (or continue) every stage; return the measurements and results."""
+    r.out.mkdir(parents=True, exist_ok=True)
+    record_file = r.out / "stages.json"
+    done: dict[str, Any] = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    for stage, marker in stages(r):
+        if stage.name in done and marker.exists():
+            print(f"[nano-recipe] {stage.name}: done before, skipped", flush=True)
+            continue
+        if stage.name in ("sft", "sft_more", "grpo") and (r.out / stage.name).exists():
+            shutil.rmtree(r.out / stage.name)  # an interrupted run: start the stage again
+        done[stage.name] = asdict(run_stage(stage, r.out / "logs"))
+        record_file.write_text(json.dumps(done, indent=1))
+    from nano_recipe_report import collect
+
+    return collect(r, done)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tyro
+
+    r = tyro.cli(Recipe, args=argv)
+    if r.quick:
+        r = r.quick_version()
+    from nano_recipe_report import write
+
+    write(r, run(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""The nano recipe's quick version runs every stage, each from the checkpoint the one before it
+wrote (the full recipe is `benchmarks/nano_recipe.py`; its results are in benchmarks/results)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+STAGES = ["world", "traces_w2", "nano", "sft", "sft_more", "grpo", "eval_scripted_w1", "eval_scripted_w2",
+          "eval_sft", "eval_grpo"]
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
+    out = tmp_path / "recipe"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "nano_recipe.py"), "--quick", "--out",
+         str(out), "--results", str(tmp_path / "results" / "nano_recipe")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    stages = json.loads((out / "stages.json").read_text())
+    assert list(stages) == STAGES
+    assert all(s["cpu_s"] > 0 and s["max_rss_gib"] > 0 for s in stages.values())
+    # SFT starts from the nano model, GRPO from SFT's final model, each evaluation from its model.
+    sft = json.loads((out / "sft" / "config.json").read_text())
+    grpo = json.loads((out / "grpo" / "config.json").read_text())
+    more = json.loads((out / "sft_more" / "config.json").read_text())
+    assert sft["stage"] == "sft" and sft["model"]["path"] == str(out / "nano")
+    assert more["stage"] == "sft" and more["model"]["path"] == str(out / "sft" / "final")
+    assert grpo["stage"] == "grpo" and grpo["model"]["path"] == str(out / "sft_more" / "final")
+    assert grpo["rollout"]["turn_selection"] == "paper" and grpo["env"]["config"]["reward"] == "paper"
+    for name, model in (("sft", out / "sft_more" / "final"), ("grpo", out / "grpo" / "final")):
+        for w in (1, 2):
+            run = json.loads((out / "eval" / name / f"w{w}" / "run.json").read_text())
+            assert run["policy"]["model"] == str(model) and run["spec"]["width"] == w
+    # Each training stage moved the weights it was handed.
+    nano, first_sft, after_sft, after_grpo = (
+        weights(p) for p in (out / "nano", out / "sft" / "final", out / "sft_more" / "final",
+                             out / "grpo" / "final"))
+    key = "model.layers.0.mlp.up_proj.weight"
+    assert not torch.equal(nano[key], first_sft[key])
+    assert not torch.equal(first_sft[key], after_sft[key])
+    # GRPO ran its step from the SFT weights: they moved unless every advantage was zero (a
+    # group of equal rewards, likely with 16-token turns), in which case they are SFT's exactly.
+    steps = [json.loads(line) for line in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
+    steps = [s for s in steps if "loss/grad_norm" in s]
+    assert len(steps) == 1, "GRPO logged no training step"
+    moved = not torch.equal(after_sft[key], after_grpo[key])
+    assert moved == (steps[0]["rollout/groups_with_signal"] > 0 and steps[0]["loss/grad_norm"] > 0)
+    assert (out / "sft" / "checkpoints" / "latest").is_file()
+    for suffix in (".json", ".md", ".png"):
+        assert (tmp_path / "results" / f"nano_recipe{suffix}").is_file()
+    result = json.loads((tmp_path / "results" / "nano_recipe.json").read_text())
+    assert set(result["eval"]) == {"scripted", "sft", "grpo"}
+    assert result["eval"]["scripted"]["1"]["episodes"] == 2

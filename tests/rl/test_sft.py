@@ -1,0 +1,143 @@
+"""Supervised fine-tuning on traces (`--stage sft`): what is trained, that it learns, and that a
+killed run resumes exactly."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wideseek_env.trace import read_traces
+from wideseek_rl.checkpoint import CRASH_ENV, latest_checkpoint
+from wideseek_rl.config import PRESETS, SFTConfig
+from wideseek_rl.envs import WideSeekEnvSpec
+from wideseek_rl.sft import load_records, trace_rows
+from wideseek_rl.train import main, train
+
+
+def test_the_loss_mask_covers_exactly_the_assistant_tokens(scripted_traces, tiny_tokenizer):
+    """Every row is its agent's whole conversation as the chat template renders it, and its
+    trained tokens are exactly each reply's tokens plus the end-of-turn token after it."""
+    tok = tiny_tokenizer
+    records = read_traces(scripted_traces / "episodes.jsonl")
+    ts = trace_rows(records, tok, max_context_tokens=32768)
+    agents = [a for r in records for a in r["agents"]]
+    assert len(ts.rows) == len(agents) > len(records) and ts.dropped_turns == 0
+    for row, agent in zip(ts.rows, agents):
+        messages = agent["messages"]
+        full = tok.apply_chat_template(messages, tokenize=False)
+        assert tok.decode(row.input_ids) == full.removesuffix("\n")
+        g = row.generated.astype(int)
+        starts = np.flatnonzero(np.diff(np.r_[0, g]) == 1)
+        ends = np.flatnonzero(np.diff(np.r_[g, 0]) == -1) + 1
+        replies = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+        assert len(starts) == len(replies)
+        for s, e, i in zip(starts, ends, replies):
+            assert tok.decode(row.input_ids[s:e]) == messages[i]["content"] + "<|im_end|>"
+            prompt = tok.apply_chat_template(messages[:i], tokenize=False,
+                                             add_generation_prompt=True)
+            assert tok.decode(row.input_ids[:s]) == prompt
+        assert row.n_generated == int(g.sum()) and np.all(row.old_logprobs[~row.generated] == 0)
+
+
+def test_a_context_budget_ends_a_row_where_the_next_reply_no_longer_fits(scripted_traces,
+                                                                         tiny_tokenizer):
+    records = read_traces(scripted_traces / "episodes.jsonl")
+    full = trace_rows(records, tiny_tokenizer, max_context_tokens=32768)
+    longest = max(len(r.input_ids) for r in full.rows)
+    cut = trace_rows(records, tiny_tokenizer, max_context_tokens=longest - 1)
+    assert cut.dropped_turns >= 1 and cut.turns == full.turns - cut.dropped_turns
+    assert max(len(r.input_ids) for r in cut.rows) <= longest - 1
+
+
+def test_the_score_filter_keeps_episodes_at_or_above_the_threshold(scripted_traces):
+    records = read_traces(scripted_traces / "episodes.jsonl")
+    f1 = sorted(r["metrics"]["item_f1"] for r in records)
+    threshold = f1[len(f1) // 2]
+    kept, read = load_records([str(scripted_traces)], min_score=threshold, score_field="item_f1")
+    assert read == len(records)
+    assert len(kept) == sum(x >= threshold for x in f1) < len(records)
+    assert all(r["metrics"]["item_f1"] >= threshold for r in kept)
+    with pytest.raises(ValueError, match="score_field"):
+        load_records([str(scripted_traces)], min_score=0, score_field="nope")
+
+
+def sft_config(out: Path, model: Path, traces: Path, steps: int):
+    return replace(PRESETS["toy"][1], stage="sft", env=WideSeekEnvSpec(), output_dir=out,
+                   steps=steps, save_every=2, progress=False, tensorboard=False,
+                   torch_threads=1, seed=5,
+                   model=replace(PRESETS["toy"][1].model, path=str(model)),
+                   rollout=replace(PRESETS["toy"][1].rollout, max_context_tokens=32768),
+                   sft=SFTConfig(traces=(str(traces),), rows_per_step=4))
+
+
+def read_metrics(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_tiny_models_loss_falls_on_a_fixed_trace_set(tmp_path, tiny_model_dir, scripted_traces):
+    """One episode's rows, all of them in every step: the loss must fall well below the
+    untrained model's (about ln 1536 = 7.3 nats per token)."""
+    config = sft_config(tmp_path / "run", tiny_model_dir, scripted_traces, steps=8)
+    n_rows = len(read_traces(scripted_traces / "episodes.jsonl")[0]["agents"])
+    config = replace(config, save_every=0, optim=replace(config.optim, lr=1e-2),
+                     sft=replace(config.sft, max_episodes=1, rows_per_step=n_rows))
+    result = train(config)
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    nll = [r["loss/nll"] for r in rows]
+    assert len(nll) == 8 and rows[0]["loss/tokens"] == rows[-1]["loss/tokens"] > 0
+    assert nll[0] > 6.5 and nll[-1] < nll[0] - 1.5, nll
+    assert (tmp_path / "run" / "final" / "config.json").is_file() and result.model is not None
+
+
+def test_epochs_set_the_number_of_steps(tmp_path, tiny_model_dir, scripted_traces):
+    config = sft_config(tmp_path / "run", tiny_model_dir, scripted_traces, steps=100)
+    config = replace(config, save_every=0, sft=replace(config.sft, epochs=0.5, rows_per_step=8))
+    train(config)
+    n_rows = sum(len(r["agents"]) for r in read_traces(scripted_traces / "episodes.jsonl"))
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert len(rows) == -(-n_rows // 16) and rows[-1]["sft/epoch"] >= 0.5
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == len(rows)
+
+
+def test_resume_after_a_kill_replays_the_uninterrupted_run(tmp_path, tiny_model_dir,
+                                                           scripted_traces):
+    from test_train import run_cli  # tests/rl is on sys.path (rootdir conftest, prepend mode)
+
+    def args(out: Path) -> list[str]:
+        return ["toy", "--stage", "sft", "--sft.traces", str(scripted_traces),
+                "--sft.rows-per-step", "3", "--sft.max-episodes", "2",
+                "--model.path", str(tiny_model_dir), "--rollout.max-context-tokens", "32768",
+                "--output-dir", str(out), "--steps", "6", "--save-every", "2",
+                "--optim.lr", "0.003", "--seed", "5", "--no-progress", "--no-tensorboard",
+                "--torch-threads", "1"]
+
+    volatile = ("time/", "memory/")
+
+    def metrics(out: Path) -> list[dict]:
+        return [{k: v for k, v in r.items() if not k.startswith(volatile)}
+                for r in read_metrics(out / "metrics.jsonl")]
+
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert main(args(reference)) == 0
+    expected = metrics(reference)
+    assert [r["step"] for r in expected] == list(range(1, 7))
+    assert run_cli(args(killed), env_extra={CRASH_ENV: "4"}) == 75  # killed while saving step 4
+    assert latest_checkpoint(killed / "checkpoints").name == "step_00000002"
+    assert run_cli([*args(killed), "--resume"]) == 0
+    assert metrics(killed) == expected  # every step, bit for bit
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (["toy", "--stage", "sft"], "sft.traces"),
+    (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.rows-per-step", "0"],
+     "sft.rows-per-step"),
+    (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.epochs", "0"], "sft.epochs"),
+])
+def test_bad_sft_values_fail_at_once_with_one_line(tmp_path, capsys, args, field):
+    assert main([*args, "--output-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {field}") and "\n" not in err, err

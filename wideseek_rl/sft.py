@@ -1,0 +1,258 @@
+"""Supervised fine-tuning on episode traces: `wideseek-train … --stage sft --sft.traces RUN …`.
+
+The input is any run folder's `episodes.jsonl` (`wideseek eval` with the scripted policy, an
+OpenAI-compatible model, a trained checkpoint …): every agent's whole conversation. The stage
+
+1. **filters** the episodes by score (rejection sampling): an episode is kept when its
+   `sft.score_field` (item F1 by default, or the env's `reward`) is at least `sft.min_score`;
+2. **renders** every agent of every kept episode — the lead and each subagent — exactly as the
+   GRPO rollout would have prompted it: an `LLMPolicy` replays the conversation, with an engine
+   that "generates" the recorded reply (its text tokenised, plus the end-of-turn token), so the
+   prompts are built by the same code, with the same chat template, tail rule and tool schemas,
+   as in a rollout (DESIGN.md's exact-token rule); an agent's turns are then packed into one row
+   by `learner.build_sequences`, as in GRPO. A turn that does not fit the context budget ends
+   that agent's row there (`sft/dropped_turns`);
+3. **trains** on the assistant tokens only (the row's `generated` mask: each reply and its
+   end-of-turn token): the loss is the negative log-likelihood of those tokens, averaged per
+   `sft.aggregation` over the step's rows ("token_mean": every trained token weighs the same;
+   "wideseek": every episode, then every agent in it, weighs the same), with the trainer's
+   micro-batching, gradient accumulation, clipping, schedule, checkpoints, trackers and resume.
+
+Each step takes the next `sft.rows_per_step` rows of a seeded stream that visits every row once
+per epoch (the trainer's task stream), so a resumed run replays the uninterrupted one exactly.
+Evaluation in the env (`--eval-every`) works as in GRPO.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from wideseek_env.policies.base import AgentRequest
+from wideseek_env.trace import iter_traces
+from wideseek_rl.engines.base import Completion, SamplingParams
+from wideseek_rl.learner import Learner, TrainSequence, build_sequences
+from wideseek_rl.nano import trace_files
+from wideseek_rl.policy import LLMPolicy
+from wideseek_rl.records import AgentTrace, Episode
+
+SCORE_FIELDS = ("item_f1", "row_f1", "success", "reward")
+
+
+def episode_score(record: Mapping[str, Any], field: str) -> float:
+    """The value of `field` of a trace record (`reward`, or a metric such as `item_f1`)."""
+    if field == "reward":
+        return float(record.get("reward") or 0.0)
+    return float(record.get("metrics", {}).get(field) or 0.0)
+
+
+def load_records(traces: Sequence[str], *, min_score: float, score_field: str,
+                 max_episodes: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The records of `traces` whose score is at least `min_score` (at most `max_episodes`,
+    in file order), and how many records were read."""
+    if score_field not in SCORE_FIELDS:
+        raise ValueError(f"sft.score_field must be one of {SCORE_FIELDS}, got {score_field!r}")
+    kept, read = [], 0
+    for f in trace_files(traces):
+        for record in iter_traces(f):
+            read += 1
+            if episode_score(record, score_field) >= min_score:
+                kept.append(record)
+                if max_episodes is not None and len(kept) >= max_episodes:
+                    return kept, read
+    return kept, read
+
+
+class _TeacherEngine:
+    """A `GenerationEngine` whose next completion is set by the caller (the recorded reply)."""
+
+    def __init__(self) -> None:
+        self.reply: list[int] = []
+
+    def generate(self, prompts, sampling, max_new_tokens=None) -> list[Completion]:
+        return [Completion(tuple(self.reply), (0.0,) * len(self.reply), "stop") for _ in prompts]
+
+    def load_weights(self, weights: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TraceSet:
+    """Training rows of a trace set and what the filter and the context budget kept."""
+
+    rows: tuple[TrainSequence, ...]
+    episodes_read: int
+    episodes_kept: int
+    agents: int
+    turns: int
+    dropped_turns: int
+    tokens: int
+    trained_tokens: int
+
+    def summary(self) -> dict[str, float]:
+        return {f"sft/{k}": float(getattr(self, k)) for k in (
+            "episodes_read", "episodes_kept", "agents", "turns", "dropped_turns", "tokens",
+            "trained_tokens")} | {"sft/rows": float(len(self.rows))}
+
+
+def trace_rows(records: Sequence[Mapping[str, Any]], tokenizer: Any, *, max_context_tokens: int,
+               chat_template: str | None = None, tools: Mapping[str, Sequence[Any]] | None = None,
+               pack: bool = True, episodes_read: int | None = None) -> TraceSet:
+    """Training rows of every agent of `records` (see the module doc). `tools` maps a role to the
+    tool schemas its chat template shows (none: the tools are in the system prompts)."""
+    stop = tokenizer.convert_tokens_to_ids(tokenizer.eos_token) if tokenizer.eos_token else None
+    if stop is None:
+        raise ValueError("the tokenizer has no end-of-turn (eos) token to end each reply with")
+    engine = _TeacherEngine()
+    policy = LLMPolicy(engine, tokenizer, SamplingParams(max_new_tokens=max_context_tokens),
+                       max_context_tokens=max_context_tokens, chat_template=chat_template)
+    episodes: list[Episode] = []
+    n_agents = n_turns = dropped = 0
+    for e, record in enumerate(records):
+        traces = []
+        for agent in record.get("agents", []):
+            messages = agent.get("messages", [])
+            role = str(agent.get("role", "agent"))
+            key = (e, agent.get("id"))
+            role_tools = (tools or {}).get(role, ())
+            replies = [i for i, m in enumerate(messages) if m.get("role") == "assistant"]
+            for k, i in enumerate(replies):
+                engine.reply = [*tokenizer.encode(str(messages[i].get("content") or ""),
+                                                  add_special_tokens=False), stop]
+                # The prompt's exact length, as the env would count it (and `act` reuses).
+                prompt = policy.count_context(messages[:i], role_tools)
+                if prompt + len(engine.reply) > max_context_tokens:
+                    dropped += len(replies) - k
+                    break
+                policy.act([AgentRequest(key=key, role=role, messages=messages[:i],
+                                         tools=role_tools, info={"agent_id": agent.get("id")})])
+            turns = policy.take_turns(key)
+            if turns:
+                n_agents += 1
+                n_turns += len(turns)
+                traces.append(AgentTrace(str(agent.get("id")), role, turns))
+        episodes.append(Episode(str(record.get("task_id")), e, int(record.get("repeat", 0)),
+                                int(record.get("seed", 0)), 1.0, tuple(traces)))
+    rows = build_sequences(episodes, [1.0] * len(episodes), pack=pack,
+                           episode_ids=list(range(len(episodes))))
+    return TraceSet(tuple(rows), len(records) if episodes_read is None else episodes_read,
+                    len(records), n_agents, n_turns, dropped,
+                    sum(len(r.input_ids) for r in rows), sum(r.n_generated for r in rows))
+
+
+def tool_schemas_of_run(run_info: Mapping[str, Any]) -> dict[str, list[Any]] | None:
+    """The tool schemas each role's chat template showed in a `wideseek eval` run whose env did
+    not list them in its system prompts (`run.json` spec `tools_in_prompt` false); else None."""
+    spec = run_info.get("spec", {})
+    if spec.get("tools_in_prompt", True):
+        return None
+    from wideseek_env.env.tools import ToolLimits, tool_schema
+
+    limits = ToolLimits(max_subtasks=int(spec.get("width", 10)))
+    search = [tool_schema(t, limits) for t in ("search", "access")]
+    return {"lead": [tool_schema("delegate", limits)], "subagent": search, "single": search}
+
+
+class SFTLearner(Learner):
+    """The trainer's learner with the SFT objective: −Σ_rows w_row Σ_assistant tokens log p."""
+
+    def micro_batch_loss(self, batch: dict[str, torch.Tensor], logprobs: torch.Tensor,
+                         weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        mask = batch["mask"]
+        lp = torch.where(mask, logprobs.float(), torch.zeros_like(logprobs, dtype=torch.float32))
+        loss = -(lp.sum(dim=1) * weights.float()).sum()
+        return loss, {"tokens": mask.sum().double(), "nll": -lp.detach().double().sum()}
+
+    def _metrics(self, sums, entropy_sum, loss_sum, grad_norm, lr, n_micro) -> dict[str, float]:
+        acc = self.accelerator
+        dev = acc.device
+        vec = torch.stack([torch.as_tensor(sums.get(k, 0.0), dtype=torch.float64, device=dev)
+                           for k in ("tokens", "nll")] + [entropy_sum, loss_sum])
+        if acc.num_processes > 1:
+            vec = acc.reduce(vec, reduction="sum")
+        tokens, nll, entropy, loss = vec.tolist()
+        n = max(tokens, 1.0)
+        out = {"loss/sft": loss, "loss/nll": nll / n, "loss/tokens": tokens,
+               "loss/entropy": entropy / n, "loss/lr": float(lr),
+               "loss/micro_batches": float(n_micro)}
+        if grad_norm is not None:
+            g = float(grad_norm)
+            out["loss/grad_norm"] = g if math.isfinite(g) else float("nan")
+        return out
+
+
+def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
+                   log: bool = True) -> TraceSet:
+    """The rows of `config.sft.traces` for a run of `config` (a `TrainConfig`)."""
+    from wideseek_env.trace import load_run_info
+
+    sft = config.sft
+    if not sft.traces:
+        raise ValueError("sft.traces: give at least one run folder or episodes.jsonl file")
+    t0 = time.perf_counter()
+    parts = []
+    read_total = 0
+    budget = sft.max_episodes
+    for f in trace_files(sft.traces):
+        records, read = load_records([str(f)], min_score=sft.min_score,
+                                     score_field=sft.score_field, max_episodes=budget)
+        read_total += read
+        parts.append((records, tool_schemas_of_run(load_run_info(f))))
+        if budget is not None:
+            budget -= len(records)
+            if budget <= 0:
+                break
+    sets = [trace_rows(records, tokenizer, max_context_tokens=config.rollout.max_context_tokens,
+                       chat_template=chat_template, tools=tools, pack=config.optim.pack_turns)
+            for records, tools in parts if records]
+    if not sets:
+        raise ValueError(f"sft.traces: no episode has {sft.score_field} >= {sft.min_score} "
+                         f"(read {read_total})")
+    offset, rows = 0, []
+    for s in sets:  # episode ids unique over the whole set
+        rows += [TrainSequence(r.input_ids, r.generated, r.old_logprobs, r.advantage,
+                               r.episode_id + offset, r.agent_id) for r in s.rows]
+        offset += s.episodes_kept
+    out = TraceSet(tuple(rows), read_total, sum(s.episodes_kept for s in sets),
+                   sum(s.agents for s in sets), sum(s.turns for s in sets),
+                   sum(s.dropped_turns for s in sets), sum(s.tokens for s in sets),
+                   sum(s.trained_tokens for s in sets))
+    if log:
+        print(f"sft data: {json.dumps(out.summary())} in {time.perf_counter() - t0:.1f} s",
+              flush=True)
+    return out
+
+
+def sft_step(run: Any, step: int, consumed: int) -> dict[str, float]:
+    """One SFT step: the next `sft.rows_per_step` rows of the seeded row stream (this rank's
+    share of them), one optimiser step, and the weights to the engine (for evaluation)."""
+    from wideseek_rl.stats import memory_metrics, rss_gib
+    from wideseek_rl.train import sync_weights, task_stream
+
+    cfg, acc = run.config, run.accelerator
+    rows = run.trace_set.rows
+    n = cfg.sft.rows_per_step
+    t0 = time.perf_counter()
+    picked = task_stream(len(rows), cfg.seed, consumed, n)
+    mine = [rows[picked[i]] for i in range(acc.process_index, n, acc.num_processes)]
+    episodes = len({rows[i].episode_id for i in picked})
+    metrics = run.learner.update(mine, num_episodes=episodes)
+    t_update = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    sync_weights(run)
+    tokens = sum(len(rows[i].input_ids) for i in picked)
+    metrics.update({"sft/epoch": (consumed + n) / len(rows), "sft/episodes": float(episodes),
+                    "sft/tokens": float(tokens), "time/update_s": t_update,
+                    "time/sync_s": time.perf_counter() - t1,
+                    "time/tokens_per_s": tokens / max(t_update, 1e-9)})
+    metrics.update(memory_metrics(rss_gib()))
+    return metrics
