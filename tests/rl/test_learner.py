@@ -114,6 +114,31 @@ def test_chunked_head_equals_full_logits(tiny_model_dir):
     assert torch.allclose(g_c, g_f, atol=1e-5)
 
 
+def test_the_head_at_chosen_positions_equals_the_full_head_there(tiny_model_dir):
+    """The learner runs the output head at the generated positions only: there the log-probs,
+    entropies and gradients are the full head's, and every other position holds 0."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    ids = torch.randint(0, 1000, (3, 17), generator=torch.Generator().manual_seed(1))
+    attn = torch.ones_like(ids)
+    attn[1, 10:] = 0
+    where = torch.zeros((3, 16), dtype=torch.bool)
+    where[0, 3:9], where[1, 2:5], where[2, 15] = True, True, True
+    policy = PolicyModule(model, chunk_tokens=4)
+    lp_s, ent_s = policy(ids, attn, where)
+    lp_f, ent_f = policy(ids, attn)
+    assert torch.allclose(lp_s[where], lp_f[where], atol=1e-5)
+    assert torch.allclose(ent_s[where], ent_f[where], atol=1e-5)
+    assert not lp_s[~where].any() and not ent_s[~where].any()
+    (g_s,) = torch.autograd.grad(lp_s.sum(), model.model.embed_tokens.weight)
+    (g_f,) = torch.autograd.grad(lp_f[where].sum(), model.model.embed_tokens.weight)
+    assert torch.allclose(g_s, g_f, atol=1e-5)
+    none = torch.zeros_like(where)  # no position asked for: zeros, and a graph to backpropagate
+    lp_n, _ = policy(ids, attn, none)
+    assert not lp_n.any() and lp_n.requires_grad
+
+
 def test_right_padded_rows_score_as_each_row_alone(tiny_model_dir):
     """The learner's rows are right-padded, so `PolicyModule` drops the attention mask (fast
     causal kernels): every real token must still be scored as in its row alone, and a

@@ -141,3 +141,18 @@ def test_bad_sft_values_fail_at_once_with_one_line(tmp_path, capsys, args, field
     assert main([*args, "--output-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {field}") and "\n" not in err, err
+
+
+def test_the_sft_loss_is_the_weighted_nll_of_the_assistant_tokens_only():
+    """By hand: −Σ_rows w_row Σ_{masked t} log p_t; tokens outside the mask (prompts) count for
+    nothing even when the policy hands log-probs for them."""
+    import torch
+
+    from wideseek_rl.sft import SFTLearner
+
+    logprobs = torch.tensor([[-1.0, -2.0, -3.0, -4.0], [-0.5, -0.25, -8.0, -16.0]])
+    mask = torch.tensor([[False, True, True, False], [True, False, False, True]])
+    weights = torch.tensor([0.25, 2.0])
+    loss, part = SFTLearner.micro_batch_loss(None, {"mask": mask}, logprobs, weights)
+    assert loss.item() == pytest.approx(0.25 * (2 + 3) + 2.0 * (0.5 + 16))
+    assert part["tokens"].item() == 4 and part["nll"].item() == pytest.approx(2 + 3 + 0.5 + 16)
