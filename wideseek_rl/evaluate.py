@@ -39,22 +39,25 @@ def mean_ci(values: Sequence[float]) -> tuple[float, float]:
 
 
 def episode_table(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """What the recipe reports of a set of trace records: item F1 (mean, 95 % CI), row F1, the
-    share of turns that were format errors, subagents used, critical-path and total turns per
-    episode, and the share of episodes that ended with an answer."""
+    """What the recipe reports of a set of table-task trace records: the env's own summary
+    (`wideseek_env.runner.evaluate.summarize`: row F1, mean costs per episode) plus item F1 with
+    its 95 % CI, the share of turns that were format errors and the share of episodes that ended
+    with an answer."""
+    from wideseek_env.runner.evaluate import summarize
+
+    summary = summarize(records)
+    cost, n = summary["cost_per_episode"], max(len(records), 1)
     f1, ci = mean_ci([float(r["metrics"]["item_f1"]) for r in records])
-    turns = sum(int(r["cost"]["total_turns"]) for r in records)
-    errors = sum(int(r["cost"]["format_errors"]) for r in records)
-    n = max(len(records), 1)
     return {
         "episodes": float(len(records)), "item_f1": f1, "item_f1_ci95": ci,
-        "row_f1": sum(float(r["metrics"]["row_f1"]) for r in records) / n,
-        "format_error_rate": errors / max(turns, 1),
-        "subagents_used": sum(float(r["cost"]["subagents_used"]) for r in records) / n,
-        "critical_path_turns": sum(float(r["cost"]["critical_path_turns"]) for r in records) / n,
-        "total_turns": turns / n,
-        "answered": sum(r["episode_end"] == "answer" for r in records) / n,
-        "generated_tokens": sum(float(r["cost"]["generated_tokens"]) for r in records) / n,
+        "row_f1": summary["scores"]["row_f1"] if summary["scores"] else float("nan"),
+        "format_error_rate": cost["format_errors"] / max(cost["total_turns"], 1e-12)
+        if records else float("nan"),
+        "subagents_used": cost["subagents_used"],
+        "critical_path_turns": cost["critical_path_turns"],
+        "total_turns": cost["total_turns"],
+        "answered": summary["episode_ends"].get("answer", 0) / n,
+        "generated_tokens": cost["generated_tokens"],
     }
 
 
