@@ -200,3 +200,40 @@ def test_the_easy_builder_records_its_row_range(tmp_path: Path) -> None:
     assert tasks and all(2 <= len(t.gold.rows) <= 3 for t in tasks)
     with pytest.raises(ValueError, match="easy tier"):
         build_default_world(tmp_path / "v2", tier="v2", rows=(2, 3))
+
+
+def test_an_entity_holdout_puts_every_domain_in_both_splits_with_disjoint_entities(
+        tmp_path: Path) -> None:
+    """`holdout="entities"` (the nano recipe's world): every domain has train and test tasks, a
+    test task asks only about held-out entities, no training task names one anywhere (key or
+    cell), test tasks name their entities, and the held-out share is the one asked for."""
+    from wideseek_env.worlds import build_default_world
+    from wideseek_env.worlds.builder import held_out_rows
+    from wideseek_env.worlds.sources_default import default_tables
+
+    world = World.load(build_default_world(
+        tmp_path / "w", tier="easy", max_entities_per_domain=40, tasks_scale=0.1,
+        max_other_pages=20, rows=(2, 4), holdout="entities", progress=False))
+    card = world.card
+    assert card["holdout"] == "entities" and card["options"]["holdout"] == "entities"
+    tables = sorted(t.id for t in default_tables(40))
+    assert card["splits"]["train"]["tables"] == card["splits"]["test"]["tables"] == tables
+    train, test = world.tasks("train"), world.tasks("test")
+    assert {t.meta["source_table"] for t in test} == {t.meta["source_table"] for t in train} \
+        == set(tables)
+    held = {norm_text(t.rows[i][0]) for t in default_tables(40)
+            for i in held_out_rows(t, 0.25, 0)}
+    assert card["splits"]["test"]["entities"] == len(held) == sum(
+        round(0.25 * len(t.rows)) for t in default_tables(40))
+    for t in test:
+        assert t.meta["selection"] == "explicit" and t.meta["split"] == "test"
+        keys = [norm_text(r[0]) for r in t.gold.rows]
+        assert set(keys) <= held
+        assert all(r[0] in t.query for r in t.gold.rows)
+    assert train
+    for t in train:
+        assert not any(norm_text(c) in held for r in t.gold.rows for c in r), t.instance_id
+    assert card["isolation"]["train_tasks_with_test_names_dropped"] > 0
+    assert card["answerability"]["task_rate"] == 1.0
+    with pytest.raises(ValueError, match="easy tier"):
+        build_default_world(tmp_path / "v2", tier="v2", holdout="entities")

@@ -2,7 +2,10 @@
 
 One pipeline for every source (:func:`build_world`):
 
-1. split isolation: rows of training tables whose key names a test entity are dropped;
+1. split isolation: rows of training tables whose key names a test entity are dropped
+   (``holdout="domains"``, the default: each table belongs to one split); or, with
+   ``holdout="entities"``, every table is in both splits and a seeded share of its rows (its
+   held-out entities) is asked about only in test tasks;
 2. pages: an entity page per row, list pages per table and category value, the pages a source
    brings (article sections) and unrelated pages, all into the page store (``corpus/``);
 3. tasks: drawn per table (:mod:`wideseek_env.worlds.taskgen`); a training task that mentions a
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import tempfile
@@ -38,10 +42,11 @@ from wideseek_env.worlds import integrity
 from wideseek_env.worlds.layout import CARD_FILE, write_tasks
 from wideseek_env.worlds.pages import entity_page, list_pages
 from wideseek_env.worlds.schema import SourceTable
-from wideseek_env.worlds.taskgen import TaskGenerator
+from wideseek_env.worlds.taskgen import MAX_ROWS, MIN_ROWS, TaskGenerator
 
 BUILDER_VERSION = "1"
 _SPACE = re.compile(r"\s+")
+HOLDOUTS = ("domains", "entities")
 
 
 def norm_text(text: str) -> str:
@@ -124,6 +129,35 @@ def isolate_splits(tables: Sequence[SourceTable]) -> tuple[list[SourceTable], se
     return out, test_keys
 
 
+def held_out_rows(table: SourceTable, fraction: float, seed: int) -> frozenset[int]:
+    """The rows of ``table`` held out for the test split under ``holdout="entities"``: a
+    seeded sample of ``round(fraction * rows)`` (at least one row, and one left for training)."""
+    n = len(table.rows)
+    count = min(max(1, round(fraction * n)), n - 1)
+    return frozenset(random.Random(f"{seed}:holdout:{table.id}").sample(range(n), count))
+
+
+def task_parts(table: SourceTable, holdout: str, fraction: float,
+               seed: int) -> list[tuple[str, list[int]]]:
+    """``(split, row indices)`` to draw tasks from: the table's own split and all its rows, or
+    (``holdout="entities"``) its kept rows for train and its held-out rows for test."""
+    if holdout == "domains":
+        return [(table.split, list(range(len(table.rows))))]
+    held = held_out_rows(table, fraction, seed)
+    return [("train", [i for i in range(len(table.rows)) if i not in held]),
+            ("test", sorted(held))]
+
+
+def sub_table(table: SourceTable, split: str, rows: list[int]) -> SourceTable:
+    """``table`` restricted to ``rows`` (its own random stream per split)."""
+    if len(rows) == len(table.rows):
+        return table
+    return replace(table, id=f"{table.id}:{split}", split=split,
+                   rows=tuple(table.rows[i] for i in rows),
+                   passages=tuple(table.passages[i] for i in rows) if table.passages else (),
+                   row_ids=tuple(table.row_ids[i] for i in rows) if table.row_ids else ())
+
+
 def build_world(
     tables: Sequence[SourceTable],
     out_dir: str | Path,
@@ -139,6 +173,8 @@ def build_world(
     recall_sample: int | None = None,
     isolate_cells: bool = True,
     rows: tuple[int, int] | None = None,
+    holdout: str = "domains",
+    holdout_fraction: float = 0.25,
 ) -> Path:
     """Build a world at ``out_dir`` and return its path.
 
@@ -146,8 +182,16 @@ def build_world(
     task rows whose names are searched for the recall@3 figure (all when ``None``).
     ``isolate_cells``: also discard training tasks with a test entity's name in any cell (not
     only as a row's key, which step 1 already rules out). ``rows`` = (min, max) rows per task
-    (default the task generator's 5-50).
+    (default the task generator's 5-50). ``holdout``: ``domains`` (each table's ``split``) or
+    ``entities`` (every table in both splits; ``holdout_fraction`` of each table's entities are
+    asked about only in test tasks, which then name their entities explicitly -- see
+    :mod:`wideseek_env.worlds.taskgen` -- and training tasks that mention a held-out entity in
+    any cell are dropped as usual).
     """
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"holdout must be one of {HOLDOUTS}, got {holdout!r}")
+    if not 0.0 < holdout_fraction < 1.0:
+        raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction!r}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir} exists; pass overwrite=True (--overwrite) to replace it")
@@ -156,8 +200,13 @@ def build_world(
     try:
         t0 = time.perf_counter()
         rows_before = sum(len(t.rows) for t in tables)
-        tables, test_keys = isolate_splits(tables)
+        if holdout == "domains":
+            tables, test_keys = isolate_splits(tables)
+        else:
+            test_keys = {norm_text(t.rows[i][0]) for t in tables
+                         for i in held_out_rows(t, holdout_fraction, seed)}
         dropped_rows = rows_before - sum(len(t.rows) for t in tables)
+        parts = [dict(task_parts(t, holdout, holdout_fraction, seed)) for t in tables]
         store = DocStoreWriter(tmp / "corpus")
         taken_urls: set[str] = set()
         kinds: dict[str, int] = {}
@@ -198,7 +247,7 @@ def build_world(
         written: set[str] = set()
 
         bar = tqdm(tables, desc=f"world {name}: pages+tasks", unit="table", disable=not progress)
-        for table, urls in zip(bar, row_urls):
+        for table, urls, table_parts in zip(bar, row_urls, parts):
             for extra in table.extra_pages:
                 add(extra)
             for url in urls:
@@ -207,17 +256,22 @@ def build_world(
                     add(entity_page(members[url], url, seed), reserved=True)
             for page in list_pages(table):
                 add(page)
-            gen = TaskGenerator(table, seed) if rows is None else TaskGenerator(table, seed, rows)
             want = max(1, round(table.tasks_wanted * tasks_scale))
-            for sel, cols, query, info in gen.generate(want):
-                task = gen.to_task("", sel, cols, query, {
-                    **info, "world": name, "split": table.split, "source_table": table.id,
-                    "group": table.group, "row_urls": [urls[i] for i in sel.rows]})
-                if table.split == "train" and isolate_cells and any(
-                        norm_text(c) in test_keys for row in task.gold.rows for c in row):
-                    dropped_for_isolation += 1
-                    continue
-                tasks[table.split].append(task)
+            for split, idx in table_parts.items():
+                gen = TaskGenerator(sub_table(table, split, idx), seed,
+                                    rows or (MIN_ROWS, MAX_ROWS),
+                                    explicit_only=holdout == "entities")
+                n = want if split == "train" or holdout == "domains" else \
+                    max(1, round(want * holdout_fraction / (1 - holdout_fraction)))
+                for sel, cols, query, info in gen.generate(n):
+                    task = gen.to_task("", sel, cols, query, {
+                        **info, "world": name, "split": split, "source_table": table.id,
+                        "group": table.group, "row_urls": [urls[idx[i]] for i in sel.rows]})
+                    if split == "train" and isolate_cells and any(
+                            norm_text(c) in test_keys for row in task.gold.rows for c in row):
+                        dropped_for_isolation += 1
+                        continue
+                    tasks[split].append(task)
         for page in tqdm(other_pages, desc=f"world {name}: other pages", unit="page",
                          disable=not progress):
             add(page)
@@ -242,14 +296,16 @@ def build_world(
             "name": name, "builder_version": BUILDER_VERSION, "seed": seed,
             "world_version": 1, "tier": "easy",
             "engines": list(engines), "default_engine": engines[0],
+            "holdout": holdout,
+            **({"holdout_fraction": holdout_fraction} if holdout == "entities" else {}),
             "splits": {
                 split: {
                     "tasks": len(items),
-                    "tables": sorted({t.id for t in tables if t.split == split})
-                    if len(tables) <= 50 else sum(1 for t in tables if t.split == split),
+                    "tables": sorted({t.id for t, p in zip(tables, parts) if split in p})
+                    if len(tables) <= 50 else sum(1 for p in parts if split in p),
                     **({"tasks_by_table": dict(Counter(t.meta["source_table"] for t in items))}
                        if len(tables) <= 50 else {}),
-                    "entities": sum(len(t.rows) for t in tables if t.split == split),
+                    "entities": sum(len(p.get(split, ())) for p in parts),
                 } for split, items in tasks.items()},
             "counts": {"pages": sum(kinds.values()), "pages_by_kind": kinds,
                        "entities": sum(len(t.rows) for t in tables), "source_tables": len(tables),

@@ -39,6 +39,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="hybridqa: only the first N tables (a quick, smaller world)")
     b.add_argument("--max-entities-per-domain", type=int, default=None,
                    help="default: cap each domain's entities (a quick, smaller world)")
+    b.add_argument("--holdout", choices=("domains", "entities"), default="domains",
+                   help="default --tier easy: what the test split holds out -- whole domains "
+                        "(default) or a quarter of every domain's entities (test tasks then "
+                        "name their entities)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing world folder")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     i = sub.add_parser("info", help="print a world's card (world.json) as a summary or JSON")
@@ -185,8 +189,11 @@ def run(args: argparse.Namespace) -> int:
             if args.tier == "v2" and args.max_entities_per_domain is not None:
                 raise ValueError("--max-entities-per-domain is for --tier easy; a v2 world is "
                                  "built whole")
+            if args.tier == "v2" and args.holdout != "domains":
+                raise ValueError("--holdout is for --tier easy; a v2 world holds out domains")
             path = build_default_world(args.out, seed=args.seed, engines=engines, tier=args.tier,
                                        max_entities_per_domain=args.max_entities_per_domain,
+                                       holdout=args.holdout,
                                        overwrite=args.overwrite, progress=bars)
         else:
             from wideseek_env.worlds.sources_hybridqa import build_hybridqa_world, shared_dir

@@ -10,6 +10,10 @@ described the way a person would ask for them:
 - ``top``: the n largest by a number ("the 10 most populous ...", only without ties at the cut);
 - ``explicit``: a named list of entities.
 
+``explicit_only`` draws only the last kind: a world whose splits hold out entities of the same
+tables (``holdout="entities"``) needs it, since a category, threshold or top-n over part of a
+table would disagree with list pages that name the whole table.
+
 Each column's preprocess and metric follow its type (:data:`PIPELINES`), the query names the
 columns in order and ends with WideSearch's output-format instruction, and the gold table holds
 the cells exactly as the entity pages state them. Everything is drawn from a generator seeded
@@ -111,10 +115,12 @@ class TaskGenerator:
     """Draws tasks for one table; call :meth:`generate`."""
 
     def __init__(self, table: SourceTable, seed: int,
-                 rows: tuple[int, int] = (MIN_ROWS, MAX_ROWS)) -> None:
+                 rows: tuple[int, int] = (MIN_ROWS, MAX_ROWS), *,
+                 explicit_only: bool = False) -> None:
         if not 1 <= rows[0] <= rows[1]:
             raise ValueError(f"rows must be (min, max) with 1 <= min <= max, got {rows}")
         self.table = table
+        self.explicit_only = explicit_only
         self.min_rows, self.max_rows = rows
         self.rng = random.Random(f"{seed}:tasks:{table.id}")
         t = table
@@ -147,8 +153,11 @@ class TaskGenerator:
 
     def select(self) -> Selection | None:
         t, rng = self.table, self.rng
-        kind = rng.choices(["base", "threshold", "top", "explicit"], [4, 3, 2, 3])[0]
-        rows, filt_text, filt = self._base()
+        if self.explicit_only:
+            kind, rows, filt_text, filt = "explicit", list(range(len(t.rows))), "", {}
+        else:
+            kind = rng.choices(["base", "threshold", "top", "explicit"], [4, 3, 2, 3])[0]
+            rows, filt_text, filt = self._base()
         if kind in ("threshold", "top") and self.numbers:
             c = rng.choice(sorted(self.numbers))
             col = t.columns[c - 1]

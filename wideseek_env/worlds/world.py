@@ -120,18 +120,21 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
 def build_default_world(out_dir: str | Path, *, seed: int = 0, tier: Tier = "v2",
                         max_entities_per_domain: int | None = None,
                         tasks_scale: float = 1.0, max_other_pages: int | None = None,
-                        rows: tuple[int, int] | None = None,
+                        rows: tuple[int, int] | None = None, holdout: str = "domains",
                         engines: tuple[str, ...] = ("tantivy",), overwrite: bool = False,
                         progress: bool = True) -> Path:
     """Build the embedded default world (PyPI data packages) at ``out_dir``: tier ``v2`` (the
     default) or ``easy`` (the templated first generator; ``max_entities_per_domain``,
     ``tasks_scale`` and ``max_other_pages`` make a smaller one, ``rows`` = (min, max) rows per
-    task instead of 5-50)."""
+    task instead of 5-50; ``holdout="entities"`` puts every domain in both splits and asks
+    about a quarter of each domain's entities only in test tasks, instead of holding out whole
+    domains)."""
     if tier == "v2":
         from wideseek_env.worlds.v2.default import build_default_v2_world
 
-        if rows is not None:
-            raise ValueError("rows is an option of the easy tier; the v2 tier sizes its own tasks")
+        if rows is not None or holdout != "domains":
+            raise ValueError("rows and holdout are options of the easy tier; the v2 tier sizes "
+                             "its own tasks and holds out domains")
         return build_default_v2_world(out_dir, seed=seed, engines=engines, overwrite=overwrite,
                                       progress=progress)
     if tier != "easy":
@@ -145,17 +148,19 @@ def build_default_world(out_dir: str | Path, *, seed: int = 0, tier: Tier = "v2"
         "source": "default",
         "sources": package_versions(),
         "licence_note": "Page text is generated from the packages' data; see docs/worlds.md.",
-        "domains": {t.id: {"split": t.split, "entities": len(t.rows),
+        "domains": {t.id: {"split": t.split if holdout == "domains" else "train and test",
+                           "entities": len(t.rows),
                            "attribute_columns": [c.name for c in t.columns]} for t in tables},
         "options": {"max_entities_per_domain": max_entities_per_domain,
                     "tasks_scale": tasks_scale, "max_other_pages": max_other_pages,
-                    **({"rows": list(rows)} if rows is not None else {})},
+                    **({"rows": list(rows)} if rows is not None else {}),
+                    **({"holdout": holdout} if holdout != "domains" else {})},
     }
     return build_world(tables, out_dir, name="default-easy" if max_entities_per_domain is None
                        else "small", seed=seed,
                        other_pages=other_pages(taken, limit=max_other_pages),
                        engines=engines, card=card, overwrite=overwrite,  # type: ignore[arg-type]
-                       progress=progress, tasks_scale=tasks_scale, rows=rows)
+                       progress=progress, tasks_scale=tasks_scale, rows=rows, holdout=holdout)
 
 
 def build_small_world(out_dir: str | Path, seed: int = 0, *, tier: Tier = "easy",
