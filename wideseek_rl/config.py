@@ -171,6 +171,8 @@ class SFTConfig:
     """When set, train this many passes over the rows (the steps follow from the data)."""
     aggregation: Aggregation = "token_mean"
     """How the step's token losses are averaged: "token_mean" (every assistant token weighs the same), or the paper's per-episode, per-agent "wideseek"."""
+    train_on: Literal["assistant", "all"] = "assistant"
+    """Which tokens the loss covers: "assistant" (the replies and their end-of-turn tokens: SFT), or "all" (every token after a row's first: language modelling on the whole transcript -- system prompt, task, tool results and replies -- a warm-up that teaches a model from scratch to copy names and addresses from its context)."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ OpenAI-compatible model, a trained checkpoint …): every agent's whole conversa
    `sft.aggregation` over the step's rows ("token_mean": every trained token weighs the same;
    "wideseek": every episode, then every agent in it, weighs the same), with the trainer's
    micro-batching, gradient accumulation, clipping, schedule, checkpoints, trackers and resume.
+   `sft.train_on = "all"` trains on every token of the row but its first instead (language
+   modelling on the whole transcript; the nano recipe's warm-up stage).
 
 Each step takes the next `sft.rows_per_step` rows of a seeded stream that visits every row once
 per epoch (the trainer's task stream), so a resumed run replays the uninterrupted one exactly.
@@ -32,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from wideseek_env.policies.base import AgentRequest
@@ -190,6 +193,17 @@ class SFTLearner(Learner):
         return out
 
 
+def trained_mask(generated: np.ndarray, train_on: str) -> np.ndarray:
+    """The tokens a row's loss covers: its replies (`assistant`), or all but the first (`all`)."""
+    if train_on == "assistant":
+        return generated
+    if train_on != "all":
+        raise ValueError(f"sft.train_on must be 'assistant' or 'all', got {train_on!r}")
+    mask = np.ones_like(generated, dtype=bool)
+    mask[:1] = False
+    return mask
+
+
 def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
                    log: bool = True) -> TraceSet:
     """The rows of `config.sft.traces` for a run of `config` (a `TrainConfig`)."""
@@ -219,13 +233,14 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
                          f"(read {read_total})")
     offset, rows = 0, []
     for s in sets:  # episode ids unique over the whole set
-        rows += [TrainSequence(r.input_ids, r.generated, r.old_logprobs, r.advantage,
-                               r.episode_id + offset, r.agent_id) for r in s.rows]
+        rows += [TrainSequence(r.input_ids, trained_mask(r.generated, sft.train_on),
+                               r.old_logprobs, r.advantage, r.episode_id + offset, r.agent_id)
+                 for r in s.rows]
         offset += s.episodes_kept
     out = TraceSet(tuple(rows), read_total, sum(s.episodes_kept for s in sets),
                    sum(s.agents for s in sets), sum(s.turns for s in sets),
                    sum(s.dropped_turns for s in sets), sum(s.tokens for s in sets),
-                   sum(s.trained_tokens for s in sets))
+                   sum(r.n_generated for r in rows))
     if log:
         print(f"sft data: {json.dumps(out.summary())} in {time.perf_counter() - t0:.1f} s",
               flush=True)

@@ -156,3 +156,26 @@ def test_the_sft_loss_is_the_weighted_nll_of_the_assistant_tokens_only():
     loss, part = SFTLearner.micro_batch_loss(None, {"mask": mask}, logprobs, weights)
     assert loss.item() == pytest.approx(0.25 * (2 + 3) + 2.0 * (0.5 + 16))
     assert part["tokens"].item() == 4 and part["nll"].item() == pytest.approx(2 + 3 + 0.5 + 16)
+
+
+def test_train_on_all_covers_every_token_but_the_first_and_the_loss_counts_them(
+        tmp_path, tiny_model_dir, tiny_tokenizer, scripted_traces):
+    """`sft.train_on = "all"` (the nano recipe's warm-up): the same rows, each trained on all
+    its tokens but the first; a step's loss counts exactly those tokens."""
+    from wideseek_rl.sft import load_trace_set
+
+    config = sft_config(tmp_path / "run", tiny_model_dir, scripted_traces, steps=1)
+    config = replace(config, save_every=0,
+                     sft=replace(config.sft, max_episodes=1, rows_per_step=64))
+    replies = load_trace_set(config, tiny_tokenizer, None, log=False)
+    lm_config = replace(config, sft=replace(config.sft, train_on="all"))
+    every = load_trace_set(lm_config, tiny_tokenizer, None, log=False)
+    assert len(every.rows) == len(replies.rows) > 1
+    for a, b in zip(replies.rows, every.rows):
+        assert np.array_equal(a.input_ids, b.input_ids)
+        assert not b.generated[0] and b.generated[1:].all()
+        assert b.n_generated == len(b.input_ids) - 1 > a.n_generated
+    assert every.trained_tokens == sum(len(r.input_ids) - 1 for r in every.rows)
+    train(replace(lm_config, sft=replace(lm_config.sft, rows_per_step=len(every.rows))))
+    step = read_metrics(tmp_path / "run" / "metrics.jsonl")[0]
+    assert step["loss/tokens"] == every.trained_tokens
