@@ -5,17 +5,22 @@ Every stage is the project's own command, run as a child process whose wall time
 
 1. **world**: the easy tier of the default world (`build_default_world(tier="easy")`: templated
    pages that state each attribute in the query's words), with short tasks (`--rows`, 2-4 rows),
-   `--max-entities-per-domain` entities per domain and `--max-other-pages` unrelated pages;
+   `--max-entities-per-domain` entities per domain and `--max-other-pages` unrelated pages; its
+   test split holds out `--holdout` `entities` (a quarter of every domain's entities, asked about
+   only in test tasks that name them: the default) or whole `domains` (a model trained from
+   scratch on three domains meets two others it has never read about);
 2. **traces**: `wideseek eval --policy scripted` on the train split at every `--trace-widths`
    width (one entity per subagent; lead and subagent turn budgets `--lead-turns`,
    `--subagent-turns`, sized for a 4k context);
 3. **nano**: `python -m wideseek_rl.nano` builds the tokenizer (world + traces) and the model;
-4. **sft**: `wideseek-train nano-sft` on the traces (episodes with item F1 ≥ `--sft-min-f1`);
-   then **sft_more** continues from its model for `--sft-more-steps` steps at
-   `--sft-more-lr` (a fresh cosine schedule; 0 steps skips it);
-5. **grpo**: `wideseek-train nano-grpo` from the SFT model (the paper's reward and turn
+4. **lm**: `wideseek-train nano-sft --sft.train-on all` for `--lm-steps` steps: language modelling
+   on the whole transcripts (task, tool results and replies), where most tokens are copies of
+   earlier ones -- the warm-up that teaches a model from scratch to copy (0 steps skips it);
+5. **sft**: `wideseek-train nano-sft` from the warm-up's model on the replies only (episodes with
+   item F1 ≥ `--sft-min-f1`), `--sft-steps` steps at `--sft-lr`;
+6. **grpo**: `wideseek-train nano-grpo` from the SFT model (the paper's reward and turn
    selection) at width `--grpo-width`, evaluating `--grpo-eval-tasks` test tasks every few steps;
-6. **eval**: the scripted teacher (`wideseek eval`), the SFT and the GRPO model
+7. **eval**: the scripted teacher (`wideseek eval`), the SFT and the GRPO model
    (`python -m wideseek_rl.evaluate`, greedy) on `--eval-tasks` held-out test tasks at every
    `--eval-widths` width.
 
@@ -64,6 +69,8 @@ class Recipe:
     """Scale of the number of tasks per domain."""
     max_other_pages: int = 2000
     """Unrelated pages in the corpus."""
+    holdout: str = "entities"
+    """What the test split holds out: "entities" (of the training domains) or "domains"."""
     lead_turns: int = 3
     """Turns of the lead: two delegations and the answer."""
     subagent_turns: int = 4
@@ -76,12 +83,14 @@ class Recipe:
     """Training tasks per trace width (None: the whole train split)."""
     sft_min_f1: float = 0.5
     """Rejection sampling: SFT keeps episodes with item F1 at least this."""
+    lm_steps: int = 200
+    """Steps of the language-modelling warm-up on whole transcripts (16 rows each; 0: none)."""
+    lm_lr: float = 3e-3
+    """Peak learning rate of the warm-up."""
     sft_steps: int = 200
-    """SFT steps (16 agent rows each)."""
-    sft_more_steps: int = 300
-    """Steps of the second SFT stage, from the first one's model (0: none)."""
-    sft_more_lr: float = 2e-3
-    """Peak learning rate of the second SFT stage."""
+    """SFT steps on the replies (16 agent rows each), from the warm-up's model."""
+    sft_lr: float = 2e-3
+    """Peak learning rate of SFT."""
     grpo_width: int = 4
     """Width of the GRPO episodes."""
     grpo_steps: int = 12
@@ -103,8 +112,8 @@ class Recipe:
         from dataclasses import replace
 
         return replace(self, max_entities_per_domain=30, tasks_scale=0.02, max_other_pages=50,
-                       trace_widths=(2,), trace_tasks=6, sft_min_f1=0.0, sft_steps=2,
-                       sft_more_steps=1,
+                       trace_widths=(2,), trace_tasks=6, sft_min_f1=0.0, lm_steps=1,
+                       sft_steps=2,
                        grpo_width=2, grpo_steps=1, grpo_eval_tasks=2, eval_widths=(1, 2),
                        eval_tasks=2, threads=1)
 
@@ -152,7 +161,7 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
     build = (f"from wideseek_env.worlds import build_default_world; build_default_world("
              f"{str(world)!r}, seed={r.seed}, tier='easy', max_entities_per_domain="
              f"{r.max_entities_per_domain}, tasks_scale={r.tasks_scale}, max_other_pages="
-             f"{r.max_other_pages}, rows={tuple(r.rows)}, progress=False)")
+             f"{r.max_other_pages}, rows={tuple(r.rows)}, holdout={r.holdout!r}, progress=False)")
     todo = [(Stage("world", [py, "-c", build]), world / "world.json")]
     for w, path in zip(r.trace_widths, traces):
         limit = ["--limit", str(r.trace_tasks)] if r.trace_tasks else []
@@ -173,20 +182,19 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
               str(r.max_context_tokens), "--env.config.lead-max-turns", str(r.lead_turns),
               "--env.config.subagent-max-turns", str(r.subagent_turns)]
     sft_extra = ["--sft.rows-per-step", "4", "--save-every", "1"] if r.quick else []
-    todo.append((Stage("sft", [str(BIN / "wideseek-train"), "nano-sft", "--model.path",
-                               str(out / "nano"), "--output-dir", str(out / "sft"), *common,
-                               "--sft.traces", *map(str, traces), "--sft.min-score",
-                               str(r.sft_min_f1), "--steps", str(r.sft_steps), *sft_extra]),
-                 out / "sft" / "final" / "config.json"))
-    sft_final = out / "sft" / "final"
-    if r.sft_more_steps:
-        todo.append((Stage("sft_more", [
-            str(BIN / "wideseek-train"), "nano-sft", "--model.path", str(sft_final),
-            "--output-dir", str(out / "sft_more"), *common, "--sft.traces", *map(str, traces),
-            "--sft.min-score", str(r.sft_min_f1), "--steps", str(r.sft_more_steps),
-            "--optim.lr", str(r.sft_more_lr), *sft_extra]),
-            out / "sft_more" / "final" / "config.json"))
-        sft_final = out / "sft_more" / "final"
+    start = out / "nano"
+    for name, steps, lr, train_on in (("lm", r.lm_steps, r.lm_lr, "all"),
+                                      ("sft", r.sft_steps, r.sft_lr, "assistant")):
+        if not steps:
+            continue
+        todo.append((Stage(name, [
+            str(BIN / "wideseek-train"), "nano-sft", "--model.path", str(start),
+            "--output-dir", str(out / name), *common, "--sft.traces", *map(str, traces),
+            "--sft.min-score", str(r.sft_min_f1), "--sft.train-on", train_on,
+            "--steps", str(steps), "--optim.lr", str(lr), *sft_extra]),
+            out / name / "final" / "config.json"))
+        start = out / name / "final"
+    sft_final = start
     grpo_extra = ["--rollout.tasks-per-step", "1", "--rollout.group-size", "2",
                   "--rollout.max-new-tokens", "16", "--eval-every", "1"] if r.quick else []
     todo.append((Stage("grpo", [str(BIN / "wideseek-train"), "nano-grpo", "--model.path",
@@ -225,7 +233,7 @@ def run(r: Recipe) -> dict[str, Any]:
         if stage.name in done and marker.exists():
             print(f"[nano-recipe] {stage.name}: done before, skipped", flush=True)
             continue
-        if stage.name in ("sft", "sft_more", "grpo") and (r.out / stage.name).exists():
+        if stage.name in ("lm", "sft", "grpo") and (r.out / stage.name).exists():
             shutil.rmtree(r.out / stage.name)  # an interrupted run: start the stage again
         done[stage.name] = asdict(run_stage(stage, r.out / "logs"))
         record_file.write_text(json.dumps(done, indent=1))

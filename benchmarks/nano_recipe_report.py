@@ -35,11 +35,12 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
 
     out = r.out
     card = json.loads((out / "world" / "world.json").read_text())
-    sft_rows = [{**x, "stage": "sft"} for x in _metrics(out / "sft" / "metrics.jsonl")]
-    if (out / "sft_more" / "metrics.jsonl").is_file():  # the second SFT stage continues the curve
+    sft_rows: list[dict[str, Any]] = []
+    for stage in ("lm", "sft"):  # the warm-up, then SFT continuing its curve
         last = sft_rows[-1]["step"] if sft_rows else 0
-        sft_rows += [{**x, "step": last + x["step"], "stage": "sft_more"}
-                     for x in _metrics(out / "sft_more" / "metrics.jsonl")]
+        sft_rows += [{**x, "step": last + x["step"], "stage": stage}
+                     for x in (_metrics(out / stage / "metrics.jsonl")
+                               if (out / stage / "metrics.jsonl").is_file() else [])]
     grpo_rows = _metrics(out / "grpo" / "metrics.jsonl")
     data_line = re.search(r"sft data: (\{.*\})", (out / "logs" / "sft.log").read_text())
     evals = {p: {w: episode_table(_records(r, p, w)) for w in r.eval_widths} for p in POLICIES}
@@ -123,8 +124,12 @@ def markdown(d: dict[str, Any]) -> str:
                      f"agent rows, {int(sd['sft/tokens'])} tokens of which "
                      f"{int(sd['sft/trained_tokens'])} assistant tokens.")
     sc, gc = d["sft_curve"], d["grpo_curve"]
-    lines.append(f"SFT: {len(sc)} steps ({', '.join(sorted({x['stage'] for x in sc}))}), NLL per "
-                 f"assistant token {sc[0]['nll']:.3f} → {sc[-1]['nll']:.3f}. GRPO: {len(gc)} steps, "
+    for stage, what in (("lm", "warm-up (LM on whole transcripts): NLL per token"),
+                        ("sft", "SFT: NLL per assistant token")):
+        xs = [x for x in sc if x["stage"] == stage]
+        if xs:
+            lines.append(f"{what} {xs[0]['nll']:.3f} → {xs[-1]['nll']:.3f} in {len(xs)} steps.")
+    lines.append(f"GRPO: {len(gc)} steps, "
                  f"training reward {gc[0]['score/mean']:.3f} at step 1, "
                  f"{gc[-1]['score/mean']:.3f} at step {gc[-1]['step']}.")
     return "\n".join(lines) + "\n"
@@ -138,8 +143,11 @@ def plot(d: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(1, 3, figsize=(15, 4))
     sc = d["sft_curve"]
-    ax[0].plot([x["step"] for x in sc], [x["nll"] for x in sc])
-    ax[0].set(title="SFT: NLL per assistant token", xlabel="step")
+    for stage, label in (("lm", "warm-up: every token"), ("sft", "SFT: assistant tokens")):
+        xs = [x for x in sc if x["stage"] == stage]
+        ax[0].plot([x["step"] for x in xs], [x["nll"] for x in xs], label=label)
+    ax[0].set(title="NLL per trained token", xlabel="step", yscale="log")
+    ax[0].legend()
     gc = d["grpo_curve"]
     ax[1].plot([x["step"] for x in gc], [x["score/mean"] for x in gc], label="train reward")
     ax[1].plot([x["step"] for x in gc], [x.get("env/item_f1", 0) for x in gc],

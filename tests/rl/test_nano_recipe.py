@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["world", "traces_w2", "nano", "sft", "sft_more", "grpo", "eval_scripted_w1", "eval_scripted_w2",
+STAGES = ["world", "traces_w2", "nano", "lm", "sft", "grpo", "eval_scripted_w1", "eval_scripted_w2",
           "eval_sft", "eval_grpo"]
 
 
@@ -34,20 +34,22 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     assert list(stages) == STAGES
     assert all(s["cpu_s"] > 0 and s["max_rss_gib"] > 0 for s in stages.values())
     # SFT starts from the nano model, GRPO from SFT's final model, each evaluation from its model.
+    lm = json.loads((out / "lm" / "config.json").read_text())
     sft = json.loads((out / "sft" / "config.json").read_text())
     grpo = json.loads((out / "grpo" / "config.json").read_text())
-    more = json.loads((out / "sft_more" / "config.json").read_text())
-    assert sft["stage"] == "sft" and sft["model"]["path"] == str(out / "nano")
-    assert more["stage"] == "sft" and more["model"]["path"] == str(out / "sft" / "final")
-    assert grpo["stage"] == "grpo" and grpo["model"]["path"] == str(out / "sft_more" / "final")
+    assert lm["stage"] == "sft" and lm["sft"]["train_on"] == "all"
+    assert lm["model"]["path"] == str(out / "nano")
+    assert sft["stage"] == "sft" and sft["sft"]["train_on"] == "assistant"
+    assert sft["model"]["path"] == str(out / "lm" / "final")
+    assert grpo["stage"] == "grpo" and grpo["model"]["path"] == str(out / "sft" / "final")
     assert grpo["rollout"]["turn_selection"] == "paper" and grpo["env"]["config"]["reward"] == "paper"
-    for name, model in (("sft", out / "sft_more" / "final"), ("grpo", out / "grpo" / "final")):
+    for name, model in (("sft", out / "sft" / "final"), ("grpo", out / "grpo" / "final")):
         for w in (1, 2):
             run = json.loads((out / "eval" / name / f"w{w}" / "run.json").read_text())
             assert run["policy"]["model"] == str(model) and run["spec"]["width"] == w
     # Each training stage moved the weights it was handed.
     nano, first_sft, after_sft, after_grpo = (
-        weights(p) for p in (out / "nano", out / "sft" / "final", out / "sft_more" / "final",
+        weights(p) for p in (out / "nano", out / "lm" / "final", out / "sft" / "final",
                              out / "grpo" / "final"))
     key = "model.layers.0.mlp.up_proj.weight"
     assert not torch.equal(nano[key], first_sft[key])
