@@ -21,7 +21,7 @@ over ``--rounds`` rounds (drift from other jobs on the machine hits both):
 Queries/s are summed over rounds; the ratios are each HTTP way over each in-process way. CPU
 seconds per 1,000 queries (client + server processes) show what HTTP costs; calls per request
 show how much the coalescing client batched. Results:
-``benchmarks/results/search_http_<world>.{json,md}``.
+``benchmarks/results/search_http_<world>[_clients<N> unless 8].{json,md}``.
 
 Usage::
 
@@ -137,7 +137,7 @@ def main() -> int:
                     help="server workers, and processes of the in-process comparison")
     ap.add_argument("--seconds", type=float, default=6.0, help="per measurement")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per shape")
-    ap.add_argument("--in-flight", type=int, default=2,
+    ap.add_argument("--in-flight", type=int, default=4,
                     help="shared requests under way at once of the coalescing client")
     ap.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated subset of "
                     + ", ".join(SHAPES))
@@ -235,7 +235,8 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"search_http_{world.name}"
+    stem = args.out / (f"search_http_{world.name}"
+                       + (f"_clients{args.clients}" if args.clients != 8 else ""))
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# Search over HTTP vs in process, world `{world.name}` ({result['pages']:,} pages)", "",
           f"`{result['command']}` — {result['date']} — {result['machine']['platform']}, "
