@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import statistics
 import threading
 import time
@@ -267,6 +268,32 @@ def test_a_lone_caller_is_not_delayed(world: World, names: list[str]) -> None:
     assert coalesced.coalesce_stats().requests == 60  # each call went alone
     slower_s = statistics.median(times[True]) - statistics.median(times[False])
     assert slower_s < 0.002, f"a lone coalesced call takes {1000 * slower_s:.1f} ms longer"
+
+
+def test_a_waiting_caller_interrupted_by_ctrl_c_leaves_nothing_behind(
+        world: World, names: list[str], server: tuple[ThreadedServer, Recorder]) -> None:
+    srv, recorder = server
+    client = HttpSearchBackend(srv.url, in_flight=1, timeout_s=10)
+    recorder.gate.clear()
+    lead, lead_out = start(lambda: client.search([names[40]], 3))
+    wait_for(lambda: len(recorder.bodies) == 1, "the first request at the server")
+
+    def interrupt_once_queued() -> None:
+        wait_for(lambda: client.coalesce_stats().calls == 2, "the main thread's call queued")
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C
+
+    start(interrupt_once_queued)
+    with pytest.raises(KeyboardInterrupt):
+        client.search([names[41]], 3)  # queued behind the held request
+    other, other_out = start(lambda: client.search([names[42]], 3))
+    wait_for(lambda: client.coalesce_stats().calls == 3, "another call queued")
+    recorder.gate.set()
+    for thread in (lead, other):
+        thread.join(timeout=30)
+    assert lead_out["result"] == world.backend().search([names[40]], 3)
+    assert other_out["result"] == world.backend().search([names[42]], 3)
+    assert [b["queries"] for b in recorder.bodies] == [[names[40]], [names[42]]]
+    assert client.search([names[43]], 3) == world.backend().search([names[43]], 3)  # slot free
 
 
 def test_turned_off_every_call_is_its_own_request(
