@@ -12,12 +12,16 @@ over ``--rounds`` rounds (drift from other jobs on the machine hits both):
 - ``in_process_threads``: the threads call one ``LocalSearchBackend`` (what an env process does);
 - ``in_process_procs``: ``--workers`` processes, each with its own backend and a share of the
   threads (the most the engine does on these cores without HTTP);
-- ``http``: the threads call one ``HttpSearchBackend`` (pooled keep-alive connections) of a
-  ``wideseek serve-search --workers W`` subprocess on 127.0.0.1.
+- ``http``: the threads call one ``HttpSearchBackend(coalesce=False)`` (pooled keep-alive
+  connections, one request per call) of a ``wideseek serve-search --workers W`` subprocess on
+  127.0.0.1;
+- ``http_coalesced``: the threads call one ``HttpSearchBackend`` with coalescing on (the default:
+  calls made while ``--in-flight`` requests are under way go out together), same server.
 
-Queries/s are summed over rounds; the ratios are HTTP over each in-process way. CPU seconds per
-1,000 queries (client + server processes) show what HTTP costs. Results:
-``benchmarks/results/search_http_<world>.{json,md}``.
+Queries/s are summed over rounds; the ratios are each HTTP way over each in-process way. CPU
+seconds per 1,000 queries (client + server processes) show what HTTP costs; calls per request
+show how much the coalescing client batched. Results:
+``benchmarks/results/search_http_<world>[_clients<N> unless 8].{json,md}``.
 
 Usage::
 
@@ -133,6 +137,10 @@ def main() -> int:
                     help="server workers, and processes of the in-process comparison")
     ap.add_argument("--seconds", type=float, default=6.0, help="per measurement")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per shape")
+    ap.add_argument("--in-flight", type=int, default=4,
+                    help="shared requests under way at once of the coalescing client")
+    ap.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated subset of "
+                    + ", ".join(SHAPES))
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -145,7 +153,10 @@ def main() -> int:
     queries, _ = make_queries(world, args.queries, seed=0)
     local = LocalSearchBackend.open(world_dir, args.engine)
     proc, url = start_server(world_dir, args.engine, args.workers)
-    client = HttpSearchBackend(url, timeout_s=60, pool_size=args.clients, max_batch=64)
+    client = HttpSearchBackend(url, timeout_s=60, pool_size=args.clients, max_batch=64,
+                               coalesce=False)
+    coalesced = HttpSearchBackend(url, timeout_s=60, pool_size=args.clients, max_batch=64,
+                                  in_flight=args.in_flight)
     pool = mp.get_context("spawn").Pool(args.workers)
     rows = []
     try:
@@ -158,13 +169,16 @@ def main() -> int:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.2)
-        for shape, (size, k) in SHAPES.items():
+        for shape in args.shapes.split(","):
+            size, k = SHAPES[shape]
             calls = _chunks(queries, size)
             for chunk in calls[:50]:  # warm both sides' caches
                 local.search(chunk, k)
                 client.search(chunk, k)
-            totals = {"in_process_threads": 0, "in_process_procs": 0, "http": 0}
-            cpu = {"in_process_threads": 0.0, "in_process_procs": 0.0, "http": 0.0}
+            ways = ("in_process_threads", "in_process_procs", "http", "http_coalesced")
+            totals = dict.fromkeys(ways, 0)
+            cpu = dict.fromkeys(ways, 0.0)
+            stats0 = coalesced.coalesce_stats()
             for _ in range(args.rounds):
                 c0 = cpu_s()
                 totals["in_process_threads"] += drive(local.search, calls, k, args.clients,
@@ -182,24 +196,35 @@ def main() -> int:
                 c0, s0 = cpu_s(), cpu_s(proc.pid)
                 totals["http"] += drive(client.search, calls, k, args.clients, args.seconds)
                 cpu["http"] += (cpu_s() - c0) + (cpu_s(proc.pid) - s0)
+                c0, s0 = cpu_s(), cpu_s(proc.pid)
+                totals["http_coalesced"] += drive(coalesced.search, calls, k, args.clients,
+                                                  args.seconds)
+                cpu["http_coalesced"] += (cpu_s() - c0) + (cpu_s(proc.pid) - s0)
+            stats1 = coalesced.coalesce_stats()
             wall = args.seconds * args.rounds
             qps = {m: round(n / wall, 1) for m, n in totals.items()}
             row = {"shape": shape, "queries_per_call": size, "k": k, "queries_per_s": qps,
-                   "http_over_in_process_threads": round(qps["http"] / qps["in_process_threads"], 3),
-                   "http_over_in_process_procs": round(qps["http"] / qps["in_process_procs"], 3),
                    "cpu_s_per_1000_queries": {m: round(1000 * cpu[m] / max(1, totals[m]), 3)
-                                              for m in totals}}
+                                              for m in totals},
+                   "coalesced_calls_per_request": round(
+                       (stats1.calls - stats0.calls) / max(1, stats1.requests - stats0.requests),
+                       2)}
+            for way in ("http", "http_coalesced"):
+                for base in ("in_process_threads", "in_process_procs"):
+                    row[f"{way}_over_{base}"] = round(qps[way] / qps[base], 3)
             rows.append(row)
             print(json.dumps(row), flush=True)
     finally:
         pool.terminate()
         client.close()
+        coalesced.close()
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
     result = {
         "benchmark": "search_http", "world": world.name, "world_id": world.card.get("world_id"),
         "pages": world.card["counts"]["pages"], "engine": args.engine, "clients": args.clients,
         "workers": args.workers, "seconds_per_measurement": args.seconds, "rounds": args.rounds,
+        "in_flight": args.in_flight,
         "rows": rows,
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count(),
@@ -210,7 +235,8 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"search_http_{world.name}"
+    stem = args.out / (f"search_http_{world.name}"
+                       + (f"_clients{args.clients}" if args.clients != 8 else ""))
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# Search over HTTP vs in process, world `{world.name}` ({result['pages']:,} pages)", "",
           f"`{result['command']}` — {result['date']} — {result['machine']['platform']}, "
@@ -219,17 +245,24 @@ def main() -> int:
           f"{args.clients} client threads, {args.workers} server workers / processes, "
           f"{args.rounds} alternating rounds of {args.seconds} s per way; "
           + ", ".join(f"{k} {v}" for k, v in result["versions"].items()), "",
+          f"HTTP one request per call: `HttpSearchBackend(coalesce=False)`; HTTP coalesced: the "
+          f"default client (`in_flight={args.in_flight}`). Ratios are over in process with "
+          "threads (the way an env process searches); over processes in brackets.", "",
           "| shape | queries/call, k | in process, threads (q/s) | in process, "
-          f"{args.workers} procs (q/s) | HTTP (q/s) | HTTP / threads | HTTP / procs | "
-          "CPU s per 1k queries (threads / procs / HTTP) |",
-          "|---|---|---:|---:|---:|---:|---:|---|"]
+          f"{args.workers} procs (q/s) | HTTP (q/s) | HTTP coalesced (q/s) | HTTP / in process "
+          "| coalesced / in process | calls per coalesced request | CPU s per 1k queries "
+          "(threads / procs / HTTP / coalesced) |",
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         q, c = r["queries_per_s"], r["cpu_s_per_1000_queries"]
         md.append(f"| {r['shape']} | {r['queries_per_call']}, {r['k']} | "
-                  f"{q['in_process_threads']:,} | {q['in_process_procs']:,} | **{q['http']:,}** | "
-                  f"**{r['http_over_in_process_threads']:.2f}** | "
-                  f"{r['http_over_in_process_procs']:.2f} | "
-                  f"{c['in_process_threads']} / {c['in_process_procs']} / {c['http']} |")
+                  f"{q['in_process_threads']:,} | {q['in_process_procs']:,} | {q['http']:,} | "
+                  f"{q['http_coalesced']:,} | {r['http_over_in_process_threads']:.2f} "
+                  f"({r['http_over_in_process_procs']:.2f}) | "
+                  f"**{r['http_coalesced_over_in_process_threads']:.2f}** "
+                  f"({r['http_coalesced_over_in_process_procs']:.2f}) | "
+                  f"{r['coalesced_calls_per_request']} | {c['in_process_threads']} / "
+                  f"{c['in_process_procs']} / {c['http']} / {c['http_coalesced']} |")
     stem.with_suffix(".md").write_text("\n".join(md) + "\n")
     print(f"wrote {stem}.json and .md")
     return 0

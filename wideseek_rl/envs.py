@@ -110,6 +110,9 @@ class WideSeekEnvSpec:
     search_url: str | None = None
     """A retrieval server (`wideseek serve-search` or Search-R1-style) as the corpus instead of
     the world's local index."""
+    search_coalesce: bool = True
+    """Send the searches that concurrent rollouts make at the same time to `search_url` as one
+    request (see `wideseek_env.search.coalesce`); False: one request per search call."""
     seed: int = 0
     """Seed of the hybrid mix (`depth_share`)."""
     judge_url: str | None = None
@@ -180,7 +183,7 @@ class WideSeekEnvSpec:
 
     def _backend(self) -> Any:
         if self.search_url:
-            return _http_backend(self.search_url)
+            return _http_backend(self.search_url, self.search_coalesce)
         return self._world().backend()
 
     def _split(self, split: str) -> str:
@@ -242,10 +245,10 @@ def _reader(spec: WideSeekEnvSpec) -> Any:
 
 
 @functools.lru_cache(maxsize=8)
-def _http_backend(url: str) -> Any:
+def _http_backend(url: str, coalesce: bool = True) -> Any:
     from wideseek_env.search.http import HttpSearchBackend
 
-    return HttpSearchBackend(url)
+    return HttpSearchBackend(url, coalesce=coalesce)
 
 
 @functools.lru_cache(maxsize=8)

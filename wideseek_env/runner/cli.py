@@ -58,6 +58,9 @@ def add_world_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--search-url", default=None,
                    help="use a retrieval server instead of the local index: `wideseek serve-search`"
                         " or any Search-R1-style server (base URL, .../retrieve URL or host:port)")
+    g.add_argument("--no-search-coalesce", dest="search_coalesce", action="store_false",
+                   help="with --search-url: one request per search call, instead of sending the "
+                        "searches of concurrent episodes together (docs/search.md)")
     add_task_args(g)
 
 
@@ -166,7 +169,7 @@ def load_world(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Any]
     if args.search_url:
         from wideseek_env.search.http import HttpSearchBackend
 
-        backend = HttpSearchBackend(args.search_url)
+        backend = HttpSearchBackend(args.search_url, coalesce=args.search_coalesce)
         try:
             health = backend.health()
         except SearchError as err:

@@ -85,7 +85,7 @@ def load_task_source(args: argparse.Namespace) -> tuple[list[Any], Any, dict[str
     if args.search_url:
         from wideseek_env.search.http import HttpSearchBackend
 
-        backend: Any = HttpSearchBackend(args.search_url)
+        backend: Any = HttpSearchBackend(args.search_url, coalesce=args.search_coalesce)
         info.update(name="search-server", search_url=backend.base_url)
     else:
         from wideseek_env.worlds import World

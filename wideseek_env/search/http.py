@@ -25,18 +25,27 @@ ends as a :class:`SearchError` naming the server and what was wrong, which the e
 tool error for the agent: a bad server never hangs or crashes a rollout. One exception: a server
 that reports its world as damaged raises :class:`DamagedWorldError`, which ends the run (every
 score from such a world would be wrong).
+
+Coalescing (on by default, ``coalesce=False`` to turn off): ``search`` calls that threads make
+at the same time (the env's agents, a runner's concurrent episodes) go out as one ``/retrieve``
+request per result count ``k``, at most ``in_flight`` (default 4) such requests at once; a
+call that finds a free slot is sent at once, so a lone caller is never delayed. Each caller gets
+its own results; a failed shared request is an error of every caller in it; a request refused
+with a 4xx is sent again by each of its callers alone. See :mod:`.coalesce`; what it gains is
+measured in ``benchmarks/search_http.py`` (results in ``benchmarks/results/``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import urllib3
 
 from wideseek_env.search.base import DamagedWorldError, Hit, Page, SearchError
+from wideseek_env.search.coalesce import Coalescer, CoalesceStats
 
 RETRY_STATUS = {500, 502, 503, 504}
 ENDPOINTS = ("/retrieve", "/access", "/health")
@@ -56,13 +65,19 @@ def base_url(address: str) -> str:
     return url
 
 
+class RejectedRequest(SearchError):
+    """The server refused a request for its content (HTTP 4xx): the same queries sent in
+    another batch may pass (see :mod:`.coalesce`)."""
+
+
 class HttpSearchBackend:
     """Client of a retrieval server at ``address`` (see the module docstring)."""
 
     def __init__(self, address: str, *, timeout_s: float = 10.0, retries: int = 3,
-                 backoff_s: float = 0.2, pool_size: int = 32, max_batch: int = 64) -> None:
-        if max_batch < 1 or retries < 0:
-            raise ValueError("max_batch must be >= 1 and retries >= 0")
+                 backoff_s: float = 0.2, pool_size: int = 32, max_batch: int = 64,
+                 coalesce: bool = True, in_flight: int = 4) -> None:
+        if max_batch < 1 or retries < 0 or in_flight < 1:
+            raise ValueError("max_batch and in_flight must be >= 1 and retries >= 0")
         self.base_url = base_url(address)
         self.timeout_s = timeout_s
         self.retries = retries
@@ -72,6 +87,14 @@ class HttpSearchBackend:
         # takes 0.95 ms; with one query per request that bounds a client's queries/s.
         self.pool = urllib3.PoolManager(num_pools=4, maxsize=pool_size, block=False)
         self._timeout = urllib3.Timeout(connect=min(timeout_s, 3.0), read=timeout_s)
+        # The longest one request can take with its retries: what a coalesced call waits for
+        # a request ahead of it before it gives up waiting.
+        attempt_s = min(timeout_s, 3.0) + timeout_s
+        budget_s = (retries + 1) * attempt_s + backoff_s * (2 ** retries - 1) + 1.0
+        self.coalescer = Coalescer(self._search, in_flight=in_flight, max_batch=max_batch,
+                                   wait_s=budget_s,
+                                   isolate=lambda err: isinstance(err, RejectedRequest)
+                                   ) if coalesce else None
 
     # ----------------------------------------------------------------------------- transport
 
@@ -100,7 +123,8 @@ class HttpSearchBackend:
                 continue
             if r.status != 200:
                 detail = answer.get("error", answer) if isinstance(answer, Mapping) else text
-                raise SearchError(f"search server {url}: HTTP {r.status}: {detail}")
+                error = RejectedRequest if 400 <= r.status < 500 else SearchError
+                raise error(f"search server {url}: HTTP {r.status}: {detail}")
             if answer is None:
                 raise SearchError(f"search server {url} sent an answer that is not JSON")
             return answer
@@ -123,11 +147,27 @@ class HttpSearchBackend:
     def search(self, queries: Sequence[str], k: int = 3) -> list[list[Hit]]:
         if isinstance(queries, str):
             raise TypeError("search() takes a sequence of queries, not one string")
+        if not queries:
+            return []
+        if self.coalescer is not None:
+            return self.coalescer.search(queries, k)
+        return self._search(queries, k)
+
+    def coalesce_stats(self) -> CoalesceStats | None:
+        """Calls and shared requests so far (None when coalescing is off)."""
+        return self.coalescer.stats() if self.coalescer is not None else None
+
+    def _search(self, queries: Sequence[str], k: int,
+                answered: Callable[[], None] | None = None) -> list[list[Hit]]:
+        """One or more ``/retrieve`` requests (``max_batch`` queries each) for ``queries``;
+        ``answered()`` once the last answer is in, before it is read into hits."""
         out: list[list[Hit]] = []
         for j in range(0, len(queries), self.max_batch):
             chunk = list(queries[j: j + self.max_batch])
             result = self._results("/retrieve", {"queries": chunk, "topk": k,
                                                  "return_scores": True}, len(chunk))
+            if answered is not None and j + self.max_batch >= len(queries):
+                answered()
             out.extend([_hit(item, f"{self.base_url}/retrieve") for item in _items(items)]
                        for items in result)
         return out
