@@ -87,7 +87,7 @@ class Recipe:
     """Steps of the language-modelling warm-up on whole transcripts (16 rows each; 0: none)."""
     lm_lr: float = 3e-3
     """Peak learning rate of the warm-up."""
-    sft_steps: int = 200
+    sft_steps: int = 100
     """SFT steps on the replies (16 agent rows each), from the warm-up's model."""
     sft_lr: float = 2e-3
     """Peak learning rate of SFT."""
