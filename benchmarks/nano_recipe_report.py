@@ -22,6 +22,21 @@ def _records(r: Any, policy: str, width: int) -> list[dict[str, Any]]:
     return read_traces(r.out / "eval" / policy / f"w{width}" / "episodes.jsonl")
 
 
+def names_delegated(records: list[dict[str, Any]], gold_keys: dict[str, list[str]]) -> float:
+    """The share of the test tasks' entity names (their gold key cells) that the lead wrote,
+    verbatim, in a turn before its last (its delegations): whether a model copies the names of
+    the query into its subtasks, the first thing a table answer needs."""
+    found = total = 0
+    for rec in records:
+        lead = next((a for a in rec.get("agents", []) if a.get("role") == "lead"), None)
+        said = [m.get("content") or "" for m in (lead or {}).get("messages", [])
+                if m.get("role") == "assistant"][:-1]
+        for name in gold_keys.get(rec["task_id"], []):
+            total += 1
+            found += any(name in text for text in said)
+    return found / total if total else float("nan")
+
+
 def paired(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[float, float]:
     """Mean and 95 % CI half-width of the per-task difference of item F1, b − a."""
     fa = {x["task_id"]: x["metrics"]["item_f1"] for x in a}
@@ -43,7 +58,12 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
                                if (out / stage / "metrics.jsonl").is_file() else [])]
     grpo_rows = _metrics(out / "grpo" / "metrics.jsonl")
     data_line = re.search(r"sft data: (\{.*\})", (out / "logs" / "sft.log").read_text())
-    evals = {p: {w: episode_table(_records(r, p, w)) for w in r.eval_widths} for p in POLICIES}
+    from wideseek_env.worlds import World
+
+    keys = {t.instance_id: [row[0] for row in t.gold.rows]
+            for t in World.load(out / "world").tasks("test")}
+    evals = {p: {w: {**episode_table(recs), "names_delegated": names_delegated(recs, keys)}
+                 for w in r.eval_widths for recs in [_records(r, p, w)]} for p in POLICIES}
     w1, wn = r.eval_widths[0], r.eval_widths[-1]
     checks = {
         "sft_format_errors_below_10pct": all(evals["sft"][w]["format_error_rate"] < 0.10
@@ -93,13 +113,14 @@ def markdown(d: dict[str, Any]) -> str:
              f"Model: {d['model']['parameters'] / 1e6:.2f} M parameters.", "",
              "## Held-out test tasks (greedy, one episode per task; ± = 95 % CI)", "",
              "| policy | width | episodes | item F1 | format errors (of turns) | subagents | "
-             "critical-path turns | answered |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "critical-path turns | answered | query names in delegations |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p, by_w in ev.items():
         for w, t in by_w.items():
             lines.append(f"| {p} | {w} | {int(t['episodes'])} | {t['item_f1']:.3f} ± "
                          f"{t['item_f1_ci95']:.3f} | {t['format_error_rate']:.3f} | "
                          f"{t['subagents_used']:.2f} | {t['critical_path_turns']:.2f} | "
-                         f"{t['answered']:.2f} |")
+                         f"{t['answered']:.2f} | {t.get('names_delegated', float('nan')):.3f} |")
     lines += ["", "## What the recipe must show", ""]
     lines.append(f"- SFT format errors below 10 % of turns at every width: "
                  f"{ch['sft_format_errors_below_10pct']}; SFT item F1 above 0 at every width: "

@@ -67,3 +67,5 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     result = json.loads((tmp_path / "results" / "nano_recipe.json").read_text())
     assert set(result["eval"]) == {"scripted", "sft", "grpo"}
     assert result["eval"]["scripted"]["1"]["episodes"] == 2
+    # The scripted lead delegates every entity of the query by name.
+    assert result["eval"]["scripted"]["2"]["names_delegated"] > 0.9
