@@ -121,12 +121,17 @@ def isolate_splits(tables: Sequence[SourceTable]) -> tuple[list[SourceTable], se
         if t.split == "train":
             keep = [i for i, r in enumerate(t.rows) if norm_text(r[0]) not in test_keys]
             if len(keep) != len(t.rows):
-                t = replace(
-                    t, rows=tuple(t.rows[i] for i in keep),
-                    passages=tuple(t.passages[i] for i in keep) if t.passages else (),
-                    row_ids=tuple(t.row_ids[i] for i in keep) if t.row_ids else ())
+                t = rows_of(t, keep)
         out.append(t)
     return out, test_keys
+
+
+def rows_of(table: SourceTable, rows: Sequence[int], **changes: Any) -> SourceTable:
+    """``table`` with only ``rows`` (their passages and row ids with them)."""
+    return replace(table, rows=tuple(table.rows[i] for i in rows),
+                   passages=tuple(table.passages[i] for i in rows) if table.passages else (),
+                   row_ids=tuple(table.row_ids[i] for i in rows) if table.row_ids else (),
+                   **changes)
 
 
 def held_out_rows(table: SourceTable, fraction: float, seed: int) -> frozenset[int]:
@@ -138,24 +143,21 @@ def held_out_rows(table: SourceTable, fraction: float, seed: int) -> frozenset[i
 
 
 def task_parts(table: SourceTable, holdout: str, fraction: float,
-               seed: int) -> list[tuple[str, list[int]]]:
-    """``(split, row indices)`` to draw tasks from: the table's own split and all its rows, or
+               seed: int) -> dict[str, list[int]]:
+    """Split → row indices to draw tasks from: the table's own split and all its rows, or
     (``holdout="entities"``) its kept rows for train and its held-out rows for test."""
     if holdout == "domains":
-        return [(table.split, list(range(len(table.rows))))]
+        return {table.split: list(range(len(table.rows)))}
     held = held_out_rows(table, fraction, seed)
-    return [("train", [i for i in range(len(table.rows)) if i not in held]),
-            ("test", sorted(held))]
+    return {"train": [i for i in range(len(table.rows)) if i not in held],
+            "test": sorted(held)}
 
 
 def sub_table(table: SourceTable, split: str, rows: list[int]) -> SourceTable:
     """``table`` restricted to ``rows`` (its own random stream per split)."""
     if len(rows) == len(table.rows):
         return table
-    return replace(table, id=f"{table.id}:{split}", split=split,
-                   rows=tuple(table.rows[i] for i in rows),
-                   passages=tuple(table.passages[i] for i in rows) if table.passages else (),
-                   row_ids=tuple(table.row_ids[i] for i in rows) if table.row_ids else ())
+    return rows_of(table, rows, id=f"{table.id}:{split}", split=split)
 
 
 def build_world(
@@ -206,7 +208,7 @@ def build_world(
             test_keys = {norm_text(t.rows[i][0]) for t in tables
                          for i in held_out_rows(t, holdout_fraction, seed)}
         dropped_rows = rows_before - sum(len(t.rows) for t in tables)
-        parts = [dict(task_parts(t, holdout, holdout_fraction, seed)) for t in tables]
+        parts = [task_parts(t, holdout, holdout_fraction, seed) for t in tables]
         store = DocStoreWriter(tmp / "corpus")
         taken_urls: set[str] = set()
         kinds: dict[str, int] = {}
