@@ -229,8 +229,7 @@ def main() -> int:
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count(),
                     "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
-        "versions": {p: metadata.version(p) for p in ("tantivy", "uvicorn", "httptools", "uvloop",
-                                                      "urllib3")},
+        "versions": {p: metadata.version(p) for p in ("tantivy", "uvicorn", "httptools", "uvloop")},
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

@@ -233,3 +233,37 @@ def test_health_of_a_server_without_one(world: World) -> None:
     with serve(lambda path, body: (404, {"detail": "Not Found"})) as srv:
         assert HttpSearchBackend(srv.url, retries=0).health() == {}
 
+
+
+def test_a_keep_alive_connection_the_server_closed_is_replaced_without_a_retry() -> None:
+    """The server drops idle keep-alive connections (here after 1 s); a client that kept one
+    must open a new connection, not fail and not spend one of its retries (retries=0 here)."""
+    ports: list[int] = []
+
+    async def endpoint(request: Request) -> Response:
+        ports.append(request.client.port)
+        return Response(json.dumps({"result": [[]]}), media_type="application/json")
+
+    srv = ThreadedServer(Starlette(routes=[Route("/retrieve", endpoint, methods=["POST"])]))
+    srv.server.config.timeout_keep_alive = 1
+    with srv:
+        client = HttpSearchBackend(srv.url, retries=0, coalesce=False)
+        assert client.search(["a"]) == [[]] and client.search(["b"]) == [[]]
+        assert len(ports) == 2 and ports[0] == ports[1]  # one kept-alive connection
+        time.sleep(1.6)  # the server closes it
+        assert client.search(["c"]) == [[]]
+        assert len(ports) == 3 and ports[2] != ports[0]
+        client.close()
+
+
+def test_a_base_url_with_a_path_keeps_its_path() -> None:
+    seen: list[str] = []
+
+    def answer(path: str, body: dict) -> tuple[int, object]:
+        seen.append(path)
+        return 200, {"result": [[] for _ in body.get("queries", [])]}
+
+    with serve(answer) as srv:
+        HttpSearchBackend(f"{srv.url}/api/v1", coalesce=False).search(["q"])
+        HttpSearchBackend(f"{srv.url}/api/v1/retrieve", coalesce=False).search(["q"])
+    assert seen == ["/api/v1/retrieve", "/api/v1/retrieve"]

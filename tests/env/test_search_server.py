@@ -365,3 +365,45 @@ def test_unknown_route_and_method(server: SearchServer) -> None:
         from wideseek_env.search.http import HttpSearchBackend
 
         HttpSearchBackend(f"{server.url}/nope", retries=0).search(["x"])
+
+
+class ThreadRecorder:
+    """A backend that records the name of the thread each search ran on."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.threads: list[str] = []
+
+    def search(self, queries, k=3):
+        self.threads.append(threading.current_thread().name)
+        return self.backend.search(queries, k)
+
+    def access(self, url, *, offset=0, max_chars=25_000):
+        self.threads.append(threading.current_thread().name)
+        return self.backend.access(url, offset=offset, max_chars=max_chars)
+
+
+def test_short_one_query_requests_are_answered_without_the_thread_hop(world: World) -> None:
+    """A /retrieve of one short query runs on the event loop (no search thread); several
+    queries, a long query, /access, and any request with `inline_max_queries=0` go to a search
+    thread. The answers are the same either way, errors included."""
+    rec = ThreadRecorder(world.backend())
+    expected = world.backend().search(["Lithium"], 3)
+    with SearchServer(rec, inline_max_queries=1) as srv:
+        def post(path: str, body: dict) -> requests.Response:
+            return requests.post(f"{srv.url}{path}", json=body, timeout=10)
+
+        one = post("/retrieve", {"queries": ["Lithium"], "topk": 3, "return_scores": True})
+        assert [d["document"]["url"] for d in one.json()["result"][0]] == [
+            h.url for h in expected[0]]
+        post("/retrieve", {"query": "Lithium"})
+        post("/retrieve", {"queries": ["Lithium", "Oxygen"]})
+        post("/retrieve", {"queries": ["Lithium " * 200]})
+        post("/access", {"urls": [expected[0][0].url]})
+        assert post("/retrieve", {"queries": ["Lithium"], "topk": -1}).status_code == 400
+        names = rec.threads
+        assert [n.startswith("search") for n in names] == [False, False, True, True, True]
+    rec.threads.clear()
+    with SearchServer(rec, inline_max_queries=0) as srv:
+        requests.post(f"{srv.url}/retrieve", json={"queries": ["Lithium"]}, timeout=10)
+    assert [n.startswith("search") for n in rec.threads] == [True]

@@ -150,9 +150,10 @@ class SearchServer(ThreadedServer):
     def __init__(self, backend: SearchBackend, host: str = "127.0.0.1", port: int = 0, *,
                  info: Mapping[str, Any] | None = None, world: WorldState | None = None,
                  request_timeout_s: float = 30.0, max_body_bytes: int = 1 << 20,
-                 default_topk: int = 3, threads: int = 4,
+                 default_topk: int = 3, threads: int = 4, inline_max_queries: int = 1,
                  head_timeout_s: float = DEFAULT_HEAD_TIMEOUT_S) -> None:
-        limits = ServerLimits(request_timeout_s, max_body_bytes, default_topk, threads)
+        limits = ServerLimits(request_timeout_s, max_body_bytes, default_topk, threads,
+                              inline_max_queries)
         super().__init__(create_app(backend, limits=limits, world=world, info=info), host, port,
                          head_timeout_s=head_timeout_s)
 
@@ -173,7 +174,8 @@ def app_from_env() -> Any:
     env = {k[len(ENV_PREFIX):].lower(): v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
     world = World.load(env["world"], verify="sizes")  # the parent checked the checksums
     limits = ServerLimits(float(env["request_timeout_s"]), int(env["max_body_bytes"]),
-                          int(env["default_topk"]), int(env["threads"]))
+                          int(env["default_topk"]), int(env["threads"]),
+                          int(env.get("inline_max_queries", 1)))
     engine = env.get("engine") or None
     info = json.loads(env["info"])
     return create_app(world.backend(engine), limits=limits, info=info,
@@ -192,6 +194,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="worker processes (default: CPU cores, at most 4)")
     parser.add_argument("--threads", type=int, default=4,
                         help="search threads per worker (default 4)")
+    parser.add_argument("--inline-max-queries", type=int, default=1,
+                        help="answer /retrieve requests of at most this many (short) queries on "
+                             "the worker's event loop instead of a search thread: saves the "
+                             "~0.2 ms hop per request (default 1; 0: always a thread)")
     parser.add_argument("--topk", type=int, default=3,
                         help="hits per query when a request gives no topk (or null, or 0)")
     parser.add_argument("--request-timeout-s", type=float, default=30.0,
@@ -209,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("workers", "threads", "topk", "max_body_bytes"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+    if args.inline_max_queries < 0:
+        raise ValueError("--inline-max-queries must be >= 0")
     if not args.request_timeout_s > 0 or not args.head_timeout_s > 0:
         raise ValueError("--request-timeout-s and --head-timeout-s must be > 0")
     world = World.load(resolve_world(args.world))  # every checksum, once, before serving
@@ -219,7 +227,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in {
         "world": world.path.resolve(), "engine": args.engine or "", "info": json.dumps(info),
         "request_timeout_s": args.request_timeout_s, "max_body_bytes": args.max_body_bytes,
-        "default_topk": args.topk, "threads": args.threads}.items()})
+        "default_topk": args.topk, "threads": args.threads,
+        "inline_max_queries": args.inline_max_queries}.items()})
     config = uvicorn_config(f"{__name__}:app_from_env", factory=True, workers=args.workers,
                             head_timeout_s=args.head_timeout_s)
     host, port = sock.getsockname()[:2]
