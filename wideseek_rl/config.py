@@ -173,6 +173,12 @@ class SFTConfig:
     """How the step's token losses are averaged: "token_mean" (every assistant token weighs the same), or the paper's per-episode, per-agent "wideseek"."""
     train_on: Literal["assistant", "all"] = "assistant"
     """Which tokens the loss covers: "assistant" (the replies and their end-of-turn tokens: SFT), or "all" (every token after a row's first: language modelling on the whole transcript -- system prompt, task, tool results and replies -- a warm-up that teaches a model from scratch to copy names and addresses from its context)."""
+    drop_system: bool = False
+    """Leave every agent's system prompt out of its rows (short rows for a copying drill: the nano recipe's `copy` stage; the prompts of a rollout always have it)."""
+    max_replies: int | None = None
+    """Keep at most this many replies of each agent, the first ones (None: all)."""
+    rename_entities: float = 0.0
+    """Share of the kept episodes (seeded draw) whose task entities are renamed with made-up names, the same everywhere in the episode (query, delegations, searches, pages, reports, answer): an augmentation that makes copying names from the context the only way to predict them (`sft.rename_entities`; 0: off)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +74,115 @@ def load_records(traces: Sequence[str], *, min_score: float, score_field: str,
     return kept, read
 
 
+# -- entity renaming (augmentation) -------------------------------------------------------------
+
+_ONSETS = ("b", "br", "d", "dr", "f", "g", "gr", "k", "kr", "l", "m", "n", "p", "pr", "r", "s",
+           "st", "t", "tr", "v", "z", "sh", "th", "h", "j")
+_VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "io", "ou")
+_CODAS = ("", "", "", "n", "r", "s", "l", "m", "x", "k")
+
+
+def entity_names(record: Mapping[str, Any]) -> list[str]:
+    """The task's entity names in a trace record: the gold key cells of its scorer explanation
+    (every matched or missed gold row), longest first. Numbers and names under 3 characters are
+    left out (renaming them would rewrite unrelated text)."""
+    names = set()
+    for row in (record.get("explanation") or {}).get("rows") or ():
+        for cell in row.get("cells") or ():
+            gold = cell.get("gold")
+            if cell.get("verdict") == "key" and isinstance(gold, str):
+                gold = gold.strip()
+                if len(gold) >= 3 and any(c.isalpha() for c in gold):
+                    names.add(gold)
+    return sorted(names, key=lambda n: (-len(n), n))
+
+
+def pseudo_name(rng: random.Random, words: int, pieces: Sequence[str] = ()) -> str:
+    """A made-up name of `words` capitalised words: each one or two `pieces` run together (the
+    alphabetic tokens of a vocabulary: every token then has to be copied somewhere), or, without
+    pieces, one or two pronounceable syllables."""
+    def word() -> str:
+        if pieces:
+            first = rng.choice(pieces)
+            return first[0].upper() + first[1:] + "".join(
+                rng.choice(pieces) for _ in range(rng.randint(0, 1)))
+        return ("".join(rng.choice(_ONSETS) + rng.choice(_VOWELS)
+                        for _ in range(rng.randint(1, 2))).capitalize() + rng.choice(_CODAS))
+    return " ".join(word() for _ in range(max(1, words)))
+
+
+def name_pieces(tokenizer: Any) -> list[str]:
+    """The alphabetic tokens (at least 2 letters, leading space dropped) of a tokenizer's
+    vocabulary, sorted: what `pseudo_name` builds names from."""
+    out = set()
+    for i in range(len(tokenizer)):
+        text = tokenizer.decode([i]).strip()
+        if len(text) >= 2 and text.isascii() and text.isalpha():
+            out.add(text)
+    return sorted(out)
+
+
+def rename_entities(record: Mapping[str, Any], rng: random.Random, pieces: Sequence[str] = (),
+                    ) -> tuple[dict[str, Any], dict[str, str]]:
+    """A copy of a trace record in which every entity name of its task (`entity_names`) is
+    replaced by a made-up one, the same everywhere in the episode: in the query, the lead's
+    delegations, the subagents' searches, the search results and pages they read, their reports
+    and the final answer (as written, lower-cased as in addresses, and with `_` for spaces), as
+    whole words only. Every agent's context stays consistent, and a model can predict those
+    names only by copying them from its context — which is what it must do with entities it has
+    never seen (the nano recipe's held-out entities). Also returns the replacements made
+    ({old: new}, every written form; empty when the episode has no entity names)."""
+    names = entity_names(record)
+    if not names:
+        return dict(record), {}
+    mapping: dict[str, str] = {}
+    for name in names:
+        new = pseudo_name(rng, len(name.split()), pieces)
+        for old, repl in ((name, new), (name.lower(), new.lower()),
+                          (name.replace(" ", "_"), new.replace(" ", "_")),
+                          (name.lower().replace(" ", "_"), new.lower().replace(" ", "_"))):
+            mapping.setdefault(old, repl)
+    pattern = re.compile(r"(?<![\w])(" + "|".join(
+        re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")(?![\w])")
+    used: dict[str, str] = {}
+
+    def replace(m: re.Match[str]) -> str:
+        used[m.group(1)] = mapping[m.group(1)]
+        return mapping[m.group(1)]
+
+    def sub(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub(replace, value)
+        if isinstance(value, list):
+            return [sub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: sub(v) for k, v in value.items()}
+        return value
+
+    out = dict(record)
+    out["agents"] = [dict(agent, messages=sub(agent.get("messages", [])))
+                     for agent in record.get("agents", [])]
+    return out, used
+
+
+def cut_record(record: Mapping[str, Any], *, drop_system: bool = False,
+               max_replies: int | None = None) -> dict[str, Any]:
+    """A copy of a trace record whose agents keep no system message (`drop_system`) and their
+    messages only up to their `max_replies`-th reply (None: all)."""
+    agents = []
+    for agent in record.get("agents", []):
+        messages, replies = [], 0
+        for m in agent.get("messages", []):
+            if drop_system and m.get("role") == "system":
+                continue
+            if max_replies is not None and replies >= max_replies:
+                break
+            messages.append(m)
+            replies += m.get("role") == "assistant"
+        agents.append(dict(agent, messages=messages))
+    return dict(record, agents=agents)
+
+
 class _TeacherEngine:
     """A `GenerationEngine` whose next completion is set by the caller (the recorded reply)."""
 
@@ -100,11 +211,13 @@ class TraceSet:
     dropped_turns: int
     tokens: int
     trained_tokens: int
+    renamed: int = 0
+    """Episodes whose entities were renamed (`sft.rename_entities`)."""
 
     def summary(self) -> dict[str, float]:
         return {f"sft/{k}": float(getattr(self, k)) for k in (
             "episodes_read", "episodes_kept", "agents", "turns", "dropped_turns", "tokens",
-            "trained_tokens")} | {"sft/rows": float(len(self.rows))}
+            "trained_tokens", "renamed")} | {"sft/rows": float(len(self.rows))}
 
 
 def trace_rows(records: Sequence[Mapping[str, Any]], tokenizer: Any, *, max_context_tokens: int,
@@ -213,13 +326,28 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
     if not sft.traces:
         raise ValueError("sft.traces: give at least one run folder or episodes.jsonl file")
     t0 = time.perf_counter()
+    if sft.max_replies is not None and sft.max_replies < 1:
+        raise ValueError(f"sft.max_replies must be at least 1 (or None), got {sft.max_replies!r}")
+    if not 0.0 <= sft.rename_entities <= 1.0:
+        raise ValueError(f"sft.rename_entities must be in [0, 1], got {sft.rename_entities!r}")
     parts = []
-    read_total = 0
+    read_total = renamed = 0
     budget = sft.max_episodes
+    draw = random.Random(config.seed)
+    pieces = name_pieces(tokenizer) if sft.rename_entities > 0 else []
     for f in trace_files(sft.traces):
         records, read = load_records([str(f)], min_score=sft.min_score,
                                      score_field=sft.score_field, max_episodes=budget)
         read_total += read
+        if sft.drop_system or sft.max_replies is not None:
+            records = [cut_record(r, drop_system=sft.drop_system, max_replies=sft.max_replies)
+                       for r in records]
+        if sft.rename_entities > 0:
+            for i, record in enumerate(records):
+                pick, seed = draw.random(), draw.random()  # two draws per episode, always
+                if pick < sft.rename_entities:
+                    records[i], used = rename_entities(record, random.Random(seed), pieces)
+                    renamed += bool(used)
         parts.append((records, tool_schemas_of_run(load_run_info(f))))
         if budget is not None:
             budget -= len(records)
@@ -240,7 +368,7 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
     out = TraceSet(tuple(rows), read_total, sum(s.episodes_kept for s in sets),
                    sum(s.agents for s in sets), sum(s.turns for s in sets),
                    sum(s.dropped_turns for s in sets), sum(s.tokens for s in sets),
-                   sum(r.n_generated for r in rows))
+                   sum(r.n_generated for r in rows), renamed)
     if log:
         print(f"sft data: {json.dumps(out.summary())} in {time.perf_counter() - t0:.1f} s",
               flush=True)

@@ -179,3 +179,74 @@ def test_train_on_all_covers_every_token_but_the_first_and_the_loss_counts_them(
     train(replace(lm_config, sft=replace(lm_config.sft, rows_per_step=len(every.rows))))
     step = read_metrics(tmp_path / "run" / "metrics.jsonl")[0]
     assert step["loss/tokens"] == every.trained_tokens
+
+
+def _texts(record) -> list[str]:
+    return [str(m.get("content")) for a in record["agents"] for m in a["messages"]]
+
+
+def test_renaming_replaces_every_entity_name_everywhere_in_the_episode_and_nothing_else(
+        scripted_traces):
+    """`sft.rename_entities`: each gold key of the episode gets one made-up name, written in
+    every agent's messages where the real one was (as written and lower-cased, as in
+    addresses); undoing the replacements gives the original text back exactly (nothing else
+    changed), and the same seed gives the same names."""
+    import random
+    import re
+
+    from wideseek_rl.sft import entity_names, rename_entities
+
+    def words(keys):
+        return re.compile(r"(?<!\w)(" + "|".join(
+            map(re.escape, sorted(keys, key=len, reverse=True))) + r")(?!\w)")
+
+    for record in read_traces(scripted_traces / "episodes.jsonl"):
+        names = entity_names(record)
+        gold = {c["gold"] for row in record["explanation"]["rows"] for c in row["cells"]
+                if c["verdict"] == "key"}
+        assert names and set(names) <= gold
+        out, used = rename_entities(record, random.Random(7))
+        before, after = _texts(record), _texts(out)
+        assert set(names) <= set(used) and all(new != old for old, new in used.items())
+        assert not any(words(names).search(t) for t in after)
+        assert not any(words([n.lower() for n in names]).search(t) for t in after)
+        undo = {new: old for old, new in used.items()}
+        assert len(undo) == len(used)  # one made-up name per written form
+        assert [words(undo).sub(lambda m, u=undo: u[m.group(1)], t) for t in after] == before
+        assert rename_entities(record, random.Random(7)) == (out, used)  # seeded
+        assert out["reward"] == record["reward"] and out["task_id"] == record["task_id"]
+
+
+def test_cut_records_keep_the_first_replies_without_system_prompts(scripted_traces):
+    from wideseek_rl.sft import cut_record
+
+    record = read_traces(scripted_traces / "episodes.jsonl")[0]
+    out = cut_record(record, drop_system=True, max_replies=1)
+    for a, b in zip(record["agents"], out["agents"]):
+        first = next(i for i, m in enumerate(a["messages"]) if m["role"] == "assistant")
+        assert b["messages"] == [m for m in a["messages"][: first + 1] if m["role"] != "system"]
+        assert b["messages"][-1]["role"] == "assistant"
+    assert cut_record(record) == record
+
+
+def test_a_copy_drill_renames_and_cuts_the_rows_it_trains_on(tmp_path, tiny_model_dir,
+                                                             tiny_tokenizer, scripted_traces):
+    """The copy stage's options reach the rows: one reply per agent, no system prompt, every
+    episode renamed (`sft/renamed`), and bad values fail at once."""
+    from wideseek_rl.sft import load_trace_set
+
+    config = sft_config(tmp_path / "run", tiny_model_dir, scripted_traces, steps=1)
+    full = load_trace_set(config, tiny_tokenizer, None, log=False)
+    drill = replace(config, sft=replace(config.sft, drop_system=True, max_replies=1,
+                                        rename_entities=1.0))
+    rows = load_trace_set(drill, tiny_tokenizer, None, log=False)
+    assert rows.renamed == rows.episodes_kept == full.episodes_kept > 0
+    assert rows.turns == rows.agents == full.agents
+    assert rows.tokens < full.tokens / 3
+    assert not any("You are" in tiny_tokenizer.decode(r.input_ids) for r in rows.rows)
+    assert any("You are" in tiny_tokenizer.decode(r.input_ids) for r in full.rows)
+    half = replace(config, sft=replace(config.sft, rename_entities=0.5))
+    assert 0 < load_trace_set(half, tiny_tokenizer, None, log=False).renamed < rows.renamed
+    for bad in (replace(config.sft, rename_entities=1.5), replace(config.sft, max_replies=0)):
+        with pytest.raises(ValueError, match=r"sft\.rename_entities|sft\.max_replies"):
+            load_trace_set(replace(config, sft=bad), tiny_tokenizer, None, log=False)
