@@ -250,3 +250,27 @@ def test_a_copy_drill_renames_and_cuts_the_rows_it_trains_on(tmp_path, tiny_mode
     for bad in (replace(config.sft, rename_entities=1.5), replace(config.sft, max_replies=0)):
         with pytest.raises(ValueError, match=r"sft\.rename_entities|sft\.max_replies"):
             load_trace_set(replace(config, sft=bad), tiny_tokenizer, None, log=False)
+
+
+def test_renaming_covers_addresses_and_leaves_longer_words_alone():
+    """Every written form of a name is renamed (as written, lower-cased, with `_` for spaces, as
+    in addresses) and only as a whole word: "Niger" inside "Nigeria" or "Nigerien" stays."""
+    import random
+
+    from wideseek_rl.sft import rename_entities
+
+    cell = {"verdict": "key", "gold": "South Africa"}
+    record = {"task_id": "t", "explanation": {"rows": [
+        {"cells": [cell]}, {"cells": [{"verdict": "key", "gold": "Niger"}]}]},
+        "agents": [{"id": "lead", "messages": [
+            {"role": "user", "content": "South Africa and Niger, not Nigeria."},
+            {"role": "tool", "content": "https://en.wikipedia.org/wiki/south_africa "
+                                        "https://w.local/countries/South_Africa the Nigerien "
+                                        "capital of niger; south africa"}]}]}
+    out, used = rename_entities(record, random.Random(0))
+    new_sa, new_niger = used["South Africa"], used["Niger"]
+    user, tool = (m["content"] for m in out["agents"][0]["messages"])
+    assert user == f"{new_sa} and {new_niger}, not Nigeria."
+    assert tool == (f"https://en.wikipedia.org/wiki/{new_sa.lower().replace(' ', '_')} "
+                    f"https://w.local/countries/{new_sa.replace(' ', '_')} the Nigerien "
+                    f"capital of {new_niger.lower()}; {new_sa.lower()}")
