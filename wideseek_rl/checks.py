@@ -112,6 +112,10 @@ def validate(config: TrainConfig) -> None:
                  "must be >= 1 or None", sft.max_episodes)
         _require(sft.epochs is None or (_finite(sft.epochs) and sft.epochs > 0), "sft.epochs",
                  "must be > 0 or None", sft.epochs)
+        _require(sft.max_replies is None or sft.max_replies >= 1, "sft.max-replies",
+                 "must be >= 1 or None", sft.max_replies)
+        _require(_finite(sft.rename_entities) and 0 <= sft.rename_entities <= 1,
+                 "sft.rename-entities", "must be in [0, 1]", sft.rename_entities)
     check_task_files(c.env)
 
 

@@ -174,7 +174,7 @@ class SFTConfig:
     train_on: Literal["assistant", "all"] = "assistant"
     """Which tokens the loss covers: "assistant" (the replies and their end-of-turn tokens: SFT), or "all" (every token after a row's first: language modelling on the whole transcript -- system prompt, task, tool results and replies -- a warm-up that teaches a model from scratch to copy names and addresses from its context)."""
     drop_system: bool = False
-    """Leave every agent's system prompt out of its rows (short rows for a copying drill: the nano recipe's `copy` stage; the prompts of a rollout always have it)."""
+    """Leave every agent's system prompt out of its rows (short rows for a copying drill; the prompts of a rollout always have it)."""
     max_replies: int | None = None
     """Keep at most this many replies of each agent, the first ones (None: all)."""
     rename_entities: float = 0.0

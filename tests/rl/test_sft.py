@@ -136,6 +136,10 @@ def test_resume_after_a_kill_replays_the_uninterrupted_run(tmp_path, tiny_model_
     (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.rows-per-step", "0"],
      "sft.rows-per-step"),
     (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.epochs", "0"], "sft.epochs"),
+    (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.max-replies", "0"],
+     "sft.max-replies"),
+    (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.rename-entities", "1.5"],
+     "sft.rename-entities"),
 ])
 def test_bad_sft_values_fail_at_once_with_one_line(tmp_path, capsys, args, field):
     assert main([*args, "--output-dir", str(tmp_path / "run")]) == 2

@@ -247,19 +247,19 @@ class SearchApp:
         finally:
             timer.cancel()
 
-    def _inline(self, body: Any) -> bool:
+    def _inline(self, body: Mapping[str, Any]) -> bool:
         """Whether a ``/retrieve`` body is small enough to answer on the event loop: the hop to
         a search thread and back costs ~0.2 ms, as much as a short query's search, and a search
         of at most ``inline_max_chars`` characters is short enough not to need the work timeout
         (it holds this worker's loop for about a millisecond)."""
         lim = self.limits
-        if not isinstance(body, dict) or lim.inline_max_queries <= 0:
+        if lim.inline_max_queries <= 0:
             return False
-        queries = body.get("queries", body.get("query"))
-        if isinstance(queries, str):
-            queries = [queries]
-        return (isinstance(queries, list) and len(queries) <= lim.inline_max_queries
-                and all(isinstance(q, str) for q in queries)
+        try:
+            queries = _strings(body, "queries", "query")
+        except BadRequest:
+            return False  # answered 400 by the search thread, as before
+        return (len(queries) <= lim.inline_max_queries
                 and sum(map(len, queries)) <= lim.inline_max_chars)
 
     async def _read_body(self, scope: dict[str, Any], receive: Any) -> dict[str, Any]:
