@@ -11,9 +11,12 @@ synthetic token sequences, 32 per step, loss on the copy only:
 - ``content``: filler(3–30) · A · name · B · filler(3–30) · C · name · D, names of 1–4 random
   tokens — only a lookup by content finds it.
 
+`--name-vocab N` draws the names from N token ids only (the filler still from all): the small
+pool the copy drill (`wideseek_rl.copydrill`) starts from.
+
 Every `--every` steps it prints and records the accuracy of the first copied token (found only
 by the lookup) and of the rest on 128 fresh sequences. Results:
-``benchmarks/results/copy_probe_<task>[_<overrides>][_lr<lr> unless 1e-3].{json,md}``.
+``benchmarks/results/copy_probe_<task>[_<overrides>][_lr<lr> unless 1e-3][_names<N>].{json,md}``.
 
 Usage::
 
@@ -34,16 +37,19 @@ MARKERS = (5, 6, 7, 8)  # token ids used as the A, B, C, D markers (never sample
 FIRST_ID = 300  # names and filler are drawn from ids FIRST_ID .. vocab - 1
 
 
-def example(task: str, rng: random.Random, vocab: int) -> tuple[list[int], list[int]]:
-    def draw(n: int) -> list[int]:
-        return [rng.randrange(FIRST_ID, vocab) for _ in range(n)]
+def example(task: str, rng: random.Random, vocab: int,
+            name_vocab: int = 0) -> tuple[list[int], list[int]]:
+    def draw(n: int, pool: int = 0) -> list[int]:
+        top = FIRST_ID + pool if pool else vocab
+        return [rng.randrange(FIRST_ID, top) for _ in range(n)]
 
     a, b, c, d = MARKERS
     if task == "fixed":
         name, f1, f2 = draw(6), draw(10), draw(30)
         x = [*f1, a, *name, b, *f2, c, *name]
         return x, [-100] * (len(x) - len(name)) + name
-    name, f1, f2 = draw(rng.randint(1, 4)), draw(rng.randint(3, 30)), draw(rng.randint(3, 30))
+    name = draw(rng.randint(1, 4), name_vocab)
+    f1, f2 = draw(rng.randint(3, 30)), draw(rng.randint(3, 30))
     x = [*f1, a, *name, b, *f2, c, *name, d]
     return x, [-100] * (len(x) - len(name) - 1) + name + [d]
 
@@ -62,6 +68,8 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name-vocab", type=int, default=0,
+                    help="draw names from only this many token ids (0: the whole vocabulary)")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                     help="Qwen3Config overrides of the nano shape (integers)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -83,7 +91,7 @@ def main() -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
 
     def batch(n: int):
-        rows = [example(args.task, rng, vocab) for _ in range(n)]
+        rows = [example(args.task, rng, vocab, args.name_vocab) for _ in range(n)]
         width = max(len(x) for x, _ in rows)
         x = torch.zeros((n, width), dtype=torch.long)
         y = torch.full((n, width), -100)
@@ -121,10 +129,13 @@ def main() -> int:
     suffix = "".join(f"_{k}{v}" for k, v in sorted(overrides.items()))
     if args.lr != 1e-3:
         suffix += f"_lr{args.lr:g}"
+    if args.name_vocab:
+        suffix += f"_names{args.name_vocab}"
     stem = args.out / f"copy_probe_{args.task}{suffix}"
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"task": args.task, "lr": args.lr, "batch": args.batch, "steps": args.steps,
               "seed": args.seed, "threads": args.threads, "overrides": overrides,
+              "name_vocab": args.name_vocab,
               "shape": shape, "curve": curve, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# Copy probe: {args.task} copying, nano shape{suffix or ''}", "",

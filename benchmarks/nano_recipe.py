@@ -12,10 +12,13 @@ Every stage is the project's own command, run as a child process whose wall time
 2. **traces**: `wideseek eval --policy scripted` on the train split at every `--trace-widths`
    width (one entity per subagent; lead and subagent turn budgets `--lead-turns`,
    `--subagent-turns`, sized for a 4k context);
-3. **nano**: `python -m wideseek_rl.nano` builds the tokenizer (world + traces) and the model;
+3. **nano**: `python -m wideseek_rl.nano` builds the tokenizer (world + traces) and the model,
+   and trains it for `--copy-steps` steps on the copy drill (`wideseek_rl.copydrill`: synthetic
+   sequences in which a name follows a repeated cue), which teaches the random model to copy by
+   content -- what every answer needs and what transcripts alone did not teach it;
 4. **lm**: `wideseek-train nano-sft --sft.train-on all` for `--lm-steps` steps: language modelling
    on the whole transcripts (task, tool results and replies), where most tokens are copies of
-   earlier ones -- the warm-up that teaches a model from scratch to copy (0 steps skips it);
+   earlier ones (0 steps skips it);
 5. **sft**: `wideseek-train nano-sft` from the warm-up's model on the replies only (episodes with
    item F1 ≥ `--sft-min-f1`), `--sft-steps` steps at `--sft-lr`;
 6. **grpo**: `wideseek-train nano-grpo` from the SFT model (the paper's reward and turn
@@ -83,13 +86,16 @@ class Recipe:
     """Training tasks per trace width (None: the whole train split)."""
     sft_min_f1: float = 0.5
     """Rejection sampling: SFT keeps episodes with item F1 at least this."""
-    lm_steps: int = 200
+    copy_steps: int = 1200
+    """Steps of the copy drill the nano model is built with (`--copy-drill.steps`; 0: none):
+    synthetic sequences that teach the random model to copy by content (wideseek_rl.copydrill)."""
+    lm_steps: int = 100
     """Steps of the language-modelling warm-up on whole transcripts (16 rows each; 0: none)."""
-    lm_lr: float = 3e-3
+    lm_lr: float = 1e-3
     """Peak learning rate of the warm-up."""
-    sft_steps: int = 100
+    sft_steps: int = 150
     """SFT steps on the replies (16 agent rows each), from the warm-up's model."""
-    sft_lr: float = 2e-3
+    sft_lr: float = 1e-3
     """Peak learning rate of SFT."""
     grpo_width: int = 4
     """Width of the GRPO episodes."""
@@ -112,7 +118,7 @@ class Recipe:
         from dataclasses import replace
 
         return replace(self, max_entities_per_domain=30, tasks_scale=0.02, max_other_pages=50,
-                       trace_widths=(2,), trace_tasks=6, sft_min_f1=0.0, lm_steps=1,
+                       trace_widths=(2,), trace_tasks=6, sft_min_f1=0.0, copy_steps=2, lm_steps=1,
                        sft_steps=2,
                        grpo_width=2, grpo_steps=1, grpo_eval_tasks=2, eval_widths=(1, 2),
                        eval_tasks=2, threads=1)
@@ -175,7 +181,8 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
     todo.append((Stage("nano", [py, "-m", "wideseek_rl.nano", "--out", str(out / "nano"),
                                 "--world", str(world), "--traces", *map(str, traces),
                                 "--seed", str(r.seed), "--spec.max-context-tokens",
-                                str(r.max_context_tokens), *shape]),
+                                str(r.max_context_tokens), *shape,
+                                "--copy-drill.steps", str(r.copy_steps)]),
                  out / "nano" / "config.json"))
     common = ["--env.world", str(world), "--seed", str(r.seed), "--no-progress",
               "--torch-threads", str(r.threads), "--rollout.max-context-tokens",

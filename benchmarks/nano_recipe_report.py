@@ -44,6 +44,28 @@ def paired(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[float, flo
     return mean_ci(diffs)
 
 
+def induction(model_dir: Path) -> float:
+    """The induction score of a saved model (`wideseek_rl.copydrill.induction_score`)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from wideseek_rl.copydrill import copyable_ids, induction_score
+
+    ids = copyable_ids(AutoTokenizer.from_pretrained(model_dir))
+    return round(induction_score(AutoModelForCausalLM.from_pretrained(model_dir), ids), 4)
+
+
+def _drill_summary(nano_dir: Path) -> dict[str, Any] | None:
+    """Steps, last pool and seconds of the copy drill the nano model was built with."""
+    from wideseek_rl.nano import META_FILE
+
+    drill = json.loads((nano_dir / META_FILE).read_text()).get("copy_drill")
+    if not drill:
+        return None
+    last = drill["curve"][-1]
+    return {"steps": last["step"], "pool": last["pool"], "copy_acc": last.get("copy_acc"),
+            "seconds": drill["seconds"], "settings": drill["settings"], "curve": drill["curve"]}
+
+
 def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
     """Everything the report shows, from the recipe's working folder."""
     from wideseek_rl.nano import parameter_count
@@ -84,7 +106,11 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
                    for w in r.trace_widths},
         "sft_data": json.loads(data_line.group(1)) if data_line else {},
         "model": {"parameters": parameter_count(out / "nano"),
-                  "config": json.loads((out / "nano" / "config.json").read_text())},
+                  "config": json.loads((out / "nano" / "config.json").read_text()),
+                  "copy_drill": _drill_summary(out / "nano"),
+                  "induction": {name: induction(out / path) for name, path in (
+                      ("nano", "nano"), ("lm", "lm/final"), ("sft", "sft/final"),
+                      ("grpo", "grpo/final")) if (out / path / "config.json").is_file()}},
         "sft_curve": [{"step": x["step"], "stage": x["stage"], "nll": x["loss/nll"],
                        "lr": x["loss/lr"], "epoch": x["sft/epoch"],
                        "tokens_per_s": x["time/tokens_per_s"]} for x in sft_rows],
@@ -101,6 +127,15 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _copying(model: dict[str, Any]) -> str:
+    """One sentence on the copy drill and the models' induction scores."""
+    cd = model.get("copy_drill")
+    drill = (f"Copy drill: {cd['steps']} steps ({cd['seconds']:.0f} s), token pool grown to "
+             f"{cd['pool']}, running copy accuracy {cd['copy_acc']}." if cd else "No copy drill.")
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in model.get("induction", {}).items())
+    return f"{drill} Induction score (repeated random tokens, 0 = no copying): {scores}."
+
+
 def markdown(d: dict[str, Any]) -> str:
     r, ev, ch = d["recipe"], d["eval"], d["checks"]
     widths = list(next(iter(ev.values())).keys())
@@ -110,7 +145,8 @@ def markdown(d: dict[str, Any]) -> str:
              f"{d['world']['splits']['test']['tasks']} test tasks, "
              f"{d['world']['counts']['pages']} pages. Budgets: lead {r['lead_turns']} turns, "
              f"subagent {r['subagent_turns']} turns, {r['max_context_tokens']}-token context. "
-             f"Model: {d['model']['parameters'] / 1e6:.2f} M parameters.", "",
+             f"Model: {d['model']['parameters'] / 1e6:.2f} M parameters. {_copying(d['model'])}",
+             "",
              "## Held-out test tasks (greedy, one episode per task; ± = 95 % CI)", "",
              "| policy | width | episodes | item F1 | format errors (of turns) | subagents | "
              "critical-path turns | answered | query names in delegations |",

@@ -10,7 +10,12 @@ directory that `AutoModelForCausalLM`, the trainer and vLLM load:
   model (`wideseek_rl.tiny.CHAT_TEMPLATE`: tool calls as `<tool_call>` JSON, prefix-stable);
 - a randomly initialised (seeded) Qwen3-shaped decoder of a few million parameters with tied
   embeddings, `max_context_tokens` positions, and heads of at least 32 dimensions (vLLM's CPU
-  build needs that).
+  build needs that);
+- optionally (`copy_drill=CopyDrill(steps=N)`, `--copy-drill.steps N`) trained first on the copy
+  drill (`wideseek_rl.copydrill`), which teaches it to copy by content: the skill every
+  WideSeek answer needs and that a model this small does not learn from transcripts alone. The
+  model's `wideseek_nano.json` records the drill's curve and the model's induction score (next-
+  token accuracy on the second half of repeated random token sequences; 0 before the drill).
 
 The default `NanoSpec` (vocabulary 6,144, hidden 256, 4 layers of 4 heads × 64, 2 KV heads,
 4,096 positions) has 4.7 M parameters: small enough that SFT and GRPO run on two CPU cores (see
@@ -33,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wideseek_rl.copydrill import CopyDrill, copyable_ids, induction_score, run_copy_drill
 from wideseek_rl.tiny import train_chat_tokenizer, write_qwen3_model
 
 META_FILE = "wideseek_nano.json"
@@ -138,22 +144,32 @@ def corpus_texts(world: str | os.PathLike[str] | None, traces: Sequence[str | os
         store.close()
 
 
-def _inputs_digest(spec: NanoSpec, world: Any, traces: Sequence[Any], seed: int) -> str:
-    """A digest of what the model is built from (spec, seed, and the inputs' names and sizes)."""
+def _inputs_digest(spec: NanoSpec, world: Any, traces: Sequence[Any], seed: int,
+                   drill: CopyDrill) -> str:
+    """A digest of what the model is built from (spec, seed, drill, and the inputs' names and
+    sizes)."""
     files = [(str(f.resolve()), f.stat().st_size) for f in trace_files(traces)]
-    blob = json.dumps({"spec": asdict(spec), "seed": seed, "world": str(world), "traces": files},
-                      sort_keys=True)
+    what = {"spec": asdict(spec), "seed": seed, "world": str(world), "traces": files}
+    if drill.steps:
+        what["copy_drill"] = asdict(drill)
+    blob = json.dumps(what, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def build_nano_model(out_dir: str | os.PathLike[str], spec: NanoSpec = NanoSpec(), *,
                      world: str | os.PathLike[str] | None = None,
-                     traces: Sequence[str | os.PathLike[str]] = (), seed: int = 0) -> Path:
-    """Build (or reuse) the nano model in `out_dir` and return its path (see the module doc)."""
+                     traces: Sequence[str | os.PathLike[str]] = (), seed: int = 0,
+                     copy_drill: CopyDrill | None = None) -> Path:
+    """Build (or reuse) the nano model in `out_dir` and return its path (see the module doc).
+
+    With `copy_drill.steps` > 0 the random model is first trained on the copy drill
+    (`wideseek_rl.copydrill`); its curve goes to the model's `wideseek_nano.json`, whose
+    `induction` is the model's induction score either way."""
     if world is None and not traces:
         raise ValueError("the nano tokenizer needs text: give a world, traces, or both")
     out = Path(out_dir)
-    stamp = _inputs_digest(spec, world, traces, seed)
+    copy_drill = copy_drill or CopyDrill()
+    stamp = _inputs_digest(spec, world, traces, seed, copy_drill)
     if (out / META_FILE).is_file():
         if json.loads((out / META_FILE).read_text()).get("inputs") == stamp:
             return out
@@ -165,8 +181,17 @@ def build_nano_model(out_dir: str | os.PathLike[str], spec: NanoSpec = NanoSpec(
     meta = {"inputs": stamp, "seed": seed, "spec": asdict(spec),
             "world": None if world is None else str(world),
             "traces": [str(f) for f in trace_files(traces)]}
+    ids = copyable_ids(tokenizer)
+
+    def train(model: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        if copy_drill.steps:
+            record["copy_drill"] = run_copy_drill(model, ids, copy_drill)
+        record["induction"] = round(induction_score(model, ids), 4)
+        return record
+
     return write_qwen3_model(out, tokenizer, spec.qwen3_shape(), seed=seed, meta_file=META_FILE,
-                             meta=meta)
+                             meta=meta, train=train)
 
 
 @dataclass(frozen=True)
@@ -183,6 +208,8 @@ class NanoCommand:
     """Seed of the weights."""
     spec: NanoSpec = field(default_factory=NanoSpec)
     """Shape of the model."""
+    copy_drill: CopyDrill = field(default_factory=CopyDrill)
+    """The copy drill run on the random model before it is saved (`--copy-drill.steps 0`: none)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,15 +220,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                    description=__doc__.split("\n\n")[0])
     try:
         path = build_nano_model(cmd.out, cmd.spec, world=cmd.world, traces=cmd.traces,
-                                seed=cmd.seed)
+                                seed=cmd.seed, copy_drill=cmd.copy_drill)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     from transformers import AutoConfig
 
     n = parameter_count(path)
+    meta = json.loads((path / META_FILE).read_text())
     print(f"nano model: {path} ({n / 1e6:.2f} M parameters, "
-          f"{AutoConfig.from_pretrained(path).vocab_size} tokens)")
+          f"{AutoConfig.from_pretrained(path).vocab_size} tokens, induction score "
+          f"{meta.get('induction', 'not measured')})")
     return 0
 
 

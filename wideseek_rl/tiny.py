@@ -24,7 +24,7 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -193,11 +193,13 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
 
 
 def write_qwen3_model(out: Path, tokenizer: Any, shape: dict[str, Any], *, seed: int,
-                      meta_file: str, meta: dict[str, Any]) -> Path:
+                      meta_file: str, meta: dict[str, Any],
+                      train: Callable[[Any], dict[str, Any]] | None = None) -> Path:
     """A randomly initialised (seeded) Qwen3 chat model of `shape` (Qwen3Config fields) with
     `tokenizer`, tied embeddings and no padding rows (every id the model samples decodes),
     written to `out` through a temporary sibling renamed into place (a crash never leaves a
-    half-built model behind); `meta` goes to `meta_file` beside it."""
+    half-built model behind); `meta` goes to `meta_file` beside it. `train(model)`, if given,
+    runs before the model is saved and its record is added to `meta`."""
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
@@ -208,6 +210,8 @@ def write_qwen3_model(out: Path, tokenizer: Any, shape: dict[str, Any], *, seed:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen3ForCausalLM(config)
+    if train is not None:
+        meta = {**meta, **train(model)}
     model.generation_config = GenerationConfig(
         eos_token_id=[im_end, eot], pad_token_id=eot, do_sample=True, temperature=1.0, top_p=1.0
     )

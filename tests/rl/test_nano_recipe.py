@@ -69,3 +69,8 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     assert result["eval"]["scripted"]["1"]["episodes"] == 2
     # The scripted lead delegates every entity of the query by name.
     assert result["eval"]["scripted"]["2"]["names_delegated"] > 0.9
+    # The nano model was built with the copy drill, and every model's induction score is reported.
+    assert result["model"]["copy_drill"]["steps"] == 2
+    assert set(result["model"]["induction"]) == {"nano", "lm", "sft", "grpo"}
+    assert all(0.0 <= v <= 1.0 for v in result["model"]["induction"].values())
+    assert "Copy drill: 2 steps" in (tmp_path / "results" / "nano_recipe.md").read_text()
