@@ -250,7 +250,12 @@ def test_a_keep_alive_connection_the_server_closed_is_replaced_without_a_retry()
         client = HttpSearchBackend(srv.url, retries=0, coalesce=False)
         assert client.search(["a"]) == [[]] and client.search(["b"]) == [[]]
         assert len(ports) == 2 and ports[0] == ports[1]  # one kept-alive connection
-        time.sleep(1.6)  # the server closes it
+        # The server closes it after 1 s of idling: wait until it has (not a fixed sleep, which
+        # a loaded machine can outlast).
+        deadline = time.monotonic() + 30
+        while srv.server.server_state.connections:
+            assert time.monotonic() < deadline, "the server never closed the idle connection"
+            time.sleep(0.05)
         assert client.search(["c"]) == [[]]
         assert len(ports) == 3 and ports[2] != ports[0]
         client.close()
