@@ -8,6 +8,8 @@ directory that `AutoModelForCausalLM`, the trainer and vLLM load:
   calls, search results and answers the model will read and write), with the chat special tokens
   and the tool-call markup as single tokens, and the Qwen/Hermes chat template of the tiny test
   model (`wideseek_rl.tiny.CHAT_TEMPLATE`: tool calls as `<tool_call>` JSON, prefix-stable);
+  with `--spec.isolate-spaces` every space is a token of its own, so a name has the same tokens
+  in a list and in a JSON string (by default, GPT-2's way, " Norway" and "Norway" differ);
 - a randomly initialised (seeded) Qwen3-shaped decoder of a few million parameters with tied
   embeddings, `max_context_tokens` positions, and heads of at least 32 dimensions (vLLM's CPU
   build needs that);
@@ -66,6 +68,11 @@ class NanoSpec:
     """Positions of the model and the tokenizer's `model_max_length`."""
     max_corpus_chars: int = 20_000_000
     """The tokenizer is trained on at most this many characters of text."""
+    isolate_spaces: bool = False
+    """Every space is a token of its own, so a word has the same tokens after a space, a quote,
+    a slash or a line start (a name in a list and the same name in a JSON string are the same
+    tokens, which copying needs); about 1.5 times as many tokens per text. Off: GPT-2's
+    pre-tokenization, where a word carries the space before it."""
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
@@ -149,7 +156,10 @@ def _inputs_digest(spec: NanoSpec, world: Any, traces: Sequence[Any], seed: int,
     """A digest of what the model is built from (spec, seed, drill, and the inputs' names and
     sizes)."""
     files = [(str(f.resolve()), f.stat().st_size) for f in trace_files(traces)]
-    what = {"spec": asdict(spec), "seed": seed, "world": str(world), "traces": files}
+    fields = asdict(spec)
+    if not spec.isolate_spaces:  # models built before the field existed keep their digest
+        del fields["isolate_spaces"]
+    what = {"spec": fields, "seed": seed, "world": str(world), "traces": files}
     if drill.steps:
         what["copy_drill"] = asdict(drill)
     blob = json.dumps(what, sort_keys=True)
@@ -177,7 +187,8 @@ def build_nano_model(out_dir: str | os.PathLike[str], spec: NanoSpec = NanoSpec(
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not a nano-model directory")
     tokenizer = train_chat_tokenizer(corpus_texts(world, traces, spec.max_corpus_chars),
-                                     spec.vocab_size, model_max_length=spec.max_context_tokens)
+                                     spec.vocab_size, model_max_length=spec.max_context_tokens,
+                                     isolate_spaces=spec.isolate_spaces)
     meta = {"inputs": stamp, "seed": seed, "spec": asdict(spec),
             "world": None if world is None else str(world),
             "traces": [str(f) for f in trace_files(traces)]}

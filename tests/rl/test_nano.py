@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,33 @@ def test_the_tokenizer_knows_the_chat_markup_and_round_trips_the_traces(nano_dir
     assert rendered.startswith("<|im_start|>system\n") and "<tool_call>" in rendered
 
 
+def test_isolated_spaces_give_a_word_the_same_tokens_wherever_it_stands(scripted_traces):
+    from wideseek_rl.nano import corpus_texts
+    from wideseek_rl.tiny import train_chat_tokenizer
+
+    lines = list(corpus_texts(scripted_traces.parent / "world", [scripted_traces], 2_000_000))
+    plain = train_chat_tokenizer(lines, 1024)
+    isolated = train_chat_tokenizer(lines, 1024, isolate_spaces=True)
+    record = read_traces(scripted_traces / "episodes.jsonl")[0]
+    texts = [m["content"] for a in record["agents"] for m in a["messages"]]
+    texts.append("two  spaces, a tab\there,\n  indented \" quote\" and trailing ")
+    for text in texts:
+        assert isolated.decode(isolated.encode(text, add_special_tokens=False)) == text
+
+    def ids(tok, text):
+        return tok.encode(text, add_special_tokens=False)
+
+    name = "Benson Municipal Airport"
+    settings = [f"- {name}", f'["{name}', f"/{name}", f"\n{name}"]
+    word = ids(isolated, name)
+    for text in settings:
+        assert ids(isolated, text)[-len(word):] == word, text
+    # GPT-2's pre-tokenization (the default) does not: the space is part of the word's first token.
+    assert ids(plain, settings[0])[-len(ids(plain, name)):] != ids(plain, name)
+    n_plain = sum(len(ids(plain, t)) for t in texts)
+    assert n_plain < sum(len(ids(isolated, t)) for t in texts) < 2 * n_plain
+
+
 def test_the_model_has_the_spec_shape_and_generates(nano_dir):
     import torch
     from transformers import AutoModelForCausalLM
@@ -60,6 +88,9 @@ def test_the_same_inputs_reuse_the_model_and_others_are_refused(nano_dir, script
     assert (nano_dir / "model.safetensors").stat().st_mtime_ns == stamp
     with pytest.raises(FileExistsError, match="other inputs"):
         build_nano_model(nano_dir, SMALL, traces=[scripted_traces], seed=4)
+    with pytest.raises(FileExistsError, match="other inputs"):
+        build_nano_model(nano_dir, replace(SMALL, isolate_spaces=True),
+                         world=scripted_traces.parent / "world", traces=[scripted_traces], seed=3)
     meta = json.loads((nano_dir / "wideseek_nano.json").read_text())
     assert meta["spec"]["hidden_size"] == 64 and meta["traces"]
 
