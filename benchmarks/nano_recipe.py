@@ -89,6 +89,12 @@ class Recipe:
     copy_steps: int = 1200
     """Steps of the copy drill the nano model is built with (`--copy-drill.steps`; 0: none):
     synthetic sequences that teach the random model to copy by content (wideseek_rl.copydrill)."""
+    isolate_spaces: bool = False
+    """Build the tokenizer with every space a token of its own (`--spec.isolate-spaces`), so a
+    name has the same tokens in the query's list and in a JSON string."""
+    rename_entities: float = 0.0
+    """Share of the warm-up's and SFT's episodes whose entities get made-up names
+    (`--sft.rename-entities`): names the model cannot memorise, only copy."""
     lm_steps: int = 100
     """Steps of the language-modelling warm-up on whole transcripts (16 rows each; 0: none)."""
     lm_lr: float = 1e-3
@@ -182,7 +188,8 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
                                 "--world", str(world), "--traces", *map(str, traces),
                                 "--seed", str(r.seed), "--spec.max-context-tokens",
                                 str(r.max_context_tokens), *shape,
-                                "--copy-drill.steps", str(r.copy_steps)]),
+                                "--copy-drill.steps", str(r.copy_steps),
+                                *(["--spec.isolate-spaces"] if r.isolate_spaces else [])]),
                  out / "nano" / "config.json"))
     common = ["--env.world", str(world), "--seed", str(r.seed), "--no-progress",
               "--torch-threads", str(r.threads), "--rollout.max-context-tokens",
@@ -198,7 +205,9 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
             str(BIN / "wideseek-train"), "nano-sft", "--model.path", str(start),
             "--output-dir", str(out / name), *common, "--sft.traces", *map(str, traces),
             "--sft.min-score", str(r.sft_min_f1), "--sft.train-on", train_on,
-            "--steps", str(steps), "--optim.lr", str(lr), *sft_extra]),
+            "--steps", str(steps), "--optim.lr", str(lr),
+            *(["--sft.rename-entities", str(r.rename_entities)] if r.rename_entities else []),
+            *sft_extra]),
             out / name / "final" / "config.json"))
         start = out / name / "final"
     sft_final = start

@@ -145,7 +145,12 @@ def markdown(d: dict[str, Any]) -> str:
              f"{d['world']['splits']['test']['tasks']} test tasks, "
              f"{d['world']['counts']['pages']} pages. Budgets: lead {r['lead_turns']} turns, "
              f"subagent {r['subagent_turns']} turns, {r['max_context_tokens']}-token context. "
-             f"Model: {d['model']['parameters'] / 1e6:.2f} M parameters. {_copying(d['model'])}",
+             f"Model: {d['model']['parameters'] / 1e6:.2f} M parameters"
+             f"{', spaces as tokens of their own' if r.get('isolate_spaces') else ''}. "
+             f"Warm-up {r['lm_steps']} steps at lr {r['lm_lr']:g}, SFT {r['sft_steps']} steps "
+             f"at lr {r['sft_lr']:g}"
+             f"{', ' + format(r['rename_entities'], '.0%') + ' of episodes renamed' if r.get('rename_entities') else ''}"
+             f". {_copying(d['model'])}",
              "",
              "## Held-out test tasks (greedy, one episode per task; ± = 95 % CI)", "",
              "| policy | width | episodes | item F1 | format errors (of turns) | subagents | "
