@@ -13,9 +13,10 @@ Every stage is the project's own command, run as a child process whose wall time
    width (one entity per subagent; lead and subagent turn budgets `--lead-turns`,
    `--subagent-turns`, sized for a 4k context);
 3. **nano**: `python -m wideseek_rl.nano` builds the tokenizer (world + traces) and the model,
-   and trains it for `--copy-steps` steps on the copy drill (`wideseek_rl.copydrill`: synthetic
-   sequences in which a name follows a repeated cue), which teaches the random model to copy by
-   content -- what every answer needs and what transcripts alone did not teach it;
+   and trains it on the copy drill (`wideseek_rl.copydrill`: synthetic sequences in which a
+   name follows a repeated cue) until its induction score reaches `--copy-until` (at most
+   `--copy-steps` steps), which teaches the random model to copy by content -- what every
+   answer needs and what transcripts alone did not teach it;
 4. **lm**: `wideseek-train nano-sft --sft.train-on all` for `--lm-steps` steps: language modelling
    on the whole transcripts (task, tool results and replies), where most tokens are copies of
    earlier ones (0 steps skips it);
@@ -86,9 +87,13 @@ class Recipe:
     """Training tasks per trace width (None: the whole train split)."""
     sft_min_f1: float = 0.5
     """Rejection sampling: SFT keeps episodes with item F1 at least this."""
-    copy_steps: int = 1200
-    """Steps of the copy drill the nano model is built with (`--copy-drill.steps`; 0: none):
+    copy_steps: int = 4000
+    """Most steps of the copy drill the nano model is built with (`--copy-drill.steps`; 0: none):
     synthetic sequences that teach the random model to copy by content (wideseek_rl.copydrill)."""
+    copy_until: float | None = 0.8
+    """End the drill once the model's induction score reaches this (`--copy-drill.until-induction`;
+    `copy_steps` is then the most): how many steps widening the copies to the whole vocabulary
+    takes varies from run to run. None: exactly `copy_steps`."""
     isolate_spaces: bool = False
     """Build the tokenizer with every space a token of its own (`--spec.isolate-spaces`), so a
     name has the same tokens in the query's list and in a JSON string."""
@@ -189,6 +194,8 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
                                 "--seed", str(r.seed), "--spec.max-context-tokens",
                                 str(r.max_context_tokens), *shape,
                                 "--copy-drill.steps", str(r.copy_steps),
+                                *(["--copy-drill.until-induction", str(r.copy_until)]
+                                  if r.copy_until is not None else []),
                                 *(["--spec.isolate-spaces"] if r.isolate_spaces else [])]),
                  out / "nano" / "config.json"))
     common = ["--env.world", str(world), "--seed", str(r.seed), "--no-progress",

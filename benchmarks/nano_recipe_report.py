@@ -63,7 +63,8 @@ def _drill_summary(nano_dir: Path) -> dict[str, Any] | None:
         return None
     last = drill["curve"][-1]
     return {"steps": last["step"], "pool": last["pool"], "copy_acc": last.get("copy_acc"),
-            "seconds": drill["seconds"], "settings": drill["settings"], "curve": drill["curve"]}
+            "stopped": drill.get("stopped", "steps"), "seconds": drill["seconds"],
+            "settings": drill["settings"], "curve": drill["curve"]}
 
 
 def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +131,11 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
 def _copying(model: dict[str, Any]) -> str:
     """One sentence on the copy drill and the models' induction scores."""
     cd = model.get("copy_drill")
-    drill = (f"Copy drill: {cd['steps']} steps ({cd['seconds']:.0f} s), token pool grown to "
+    until = (cd or {}).get("settings", {}).get("until_induction")
+    end = ("" if until is None else
+           f", ended {'on reaching' if cd['stopped'] == 'induction' else 'at its step limit before'}"
+           f" induction {until:g}")
+    drill = (f"Copy drill: {cd['steps']} steps ({cd['seconds']:.0f} s{end}), token pool grown to "
              f"{cd['pool']}, running copy accuracy {cd['copy_acc']}." if cd else "No copy drill.")
     scores = ", ".join(f"{k} {v:.3f}" for k, v in model.get("induction", {}).items())
     return f"{drill} Induction score (repeated random tokens, 0 = no copying): {scores}."

@@ -58,6 +58,12 @@ class CopyDrill:
     """Share of `recall` sequences (the rest are `repeat`)."""
     seed: int = 0
     """Seed of the sequences."""
+    until_induction: float | None = None
+    """Stop once the induction score reaches this (checked at the start and at every point of
+    the curve; `steps` is then the most): how long the drill takes to widen to the whole
+    vocabulary varies from run to run (the recipe's seed reached it in 900 steps on one
+    machine and was still at a pool of 512 ids after 1,200 on another), so a fixed count can
+    stop before the model copies. None: all `steps`."""
 
     def __post_init__(self) -> None:
         for name in ("steps",):
@@ -74,6 +80,9 @@ class CopyDrill:
         for name in ("lookup_share", "recall_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"copy_drill.{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if self.until_induction is not None and not 0.0 <= self.until_induction <= 1.0:
+            raise ValueError("copy_drill.until_induction must be in [0, 1] or None, "
+                             f"got {self.until_induction!r}")
         if self.lookup_share + self.recall_share > 1.0 + 1e-9:
             raise ValueError("copy_drill.lookup_share + copy_drill.recall_share must be at most 1, "
                              f"got {self.lookup_share} + {self.recall_share}")
@@ -179,7 +188,9 @@ def run_copy_drill(model: Any, ids: Sequence[int], drill: CopyDrill, *,
     """Train `model` in place on the drill; return its record (settings, curve, seconds).
 
     The curve has, every `every` steps and at the end, the step, the pool, the loss and the
-    induction score on the whole of `ids`."""
+    induction score on the whole of `ids`. With `drill.until_induction` the drill ends at the
+    first point of the curve (step 0 included) whose score reaches it; the record's `stopped`
+    says why it ended ("induction" or "steps")."""
     import torch
 
     if not ids:
@@ -192,7 +203,11 @@ def run_copy_drill(model: Any, ids: Sequence[int], drill: CopyDrill, *,
               "induction": round(induction_score(model, ids), 4)}]
     pool, running = min(drill.pool_start, len(ids)), 0.0
     t0 = time.perf_counter()
-    for step in range(1, drill.steps + 1):
+
+    def reached() -> bool:
+        return drill.until_induction is not None and curve[-1]["induction"] >= drill.until_induction
+
+    for step in range(1, 0 if reached() else drill.steps + 1):
         x, y = drill_batch(drill, rng, ids, pool, drill.batch)
         out = model(input_ids=x, labels=y)
         out.loss.backward()
@@ -213,10 +228,13 @@ def run_copy_drill(model: Any, ids: Sequence[int], drill: CopyDrill, *,
             log(f"copy drill: step {step}/{drill.steps}, pool {pool}, loss {point['loss']}, "
                 f"copy accuracy {point['copy_acc']}, induction {point['induction']}, "
                 f"{point['seconds']} s")
+            if reached():
+                break
         if running >= drill.grow_at and pool < len(ids):
             pool, running = min(2 * pool, len(ids)), 0.0
     model.eval()
     return {"settings": asdict(drill), "curve": curve,
+            "stopped": "induction" if reached() else "steps",
             "seconds": round(time.perf_counter() - t0, 1)}
 
 

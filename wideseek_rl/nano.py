@@ -161,7 +161,8 @@ def _inputs_digest(spec: NanoSpec, world: Any, traces: Sequence[Any], seed: int,
         del fields["isolate_spaces"]
     what = {"spec": fields, "seed": seed, "world": str(world), "traces": files}
     if drill.steps:
-        what["copy_drill"] = asdict(drill)
+        what["copy_drill"] = {k: v for k, v in asdict(drill).items()
+                              if not (k == "until_induction" and v is None)}  # as before it
     blob = json.dumps(what, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -133,10 +133,46 @@ def test_the_pool_grows_only_when_the_copies_are_learnt(tiny_model_dir):
     assert {p["pool"] for p in record["curve"][1:]} == {2}
 
 
+def test_the_drill_ends_once_the_induction_score_is_reached(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    ids = list(range(50, 58))  # eight ids: the tiny model's induction score moves within steps
+
+    def drill(until):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        start = [p.detach().clone() for p in model.parameters()]
+        record = run_copy_drill(model, ids, CopyDrill(steps=12, batch=8, pool_start=2, lr=1e-2,
+                                                      until_induction=until),
+                                every=1, log=lambda _: None)
+        moved = any(not torch.equal(a, b) for a, b in zip(start, model.parameters()))
+        return record, moved
+
+    full, moved = drill(None)  # no bar: every step
+    assert [p["step"] for p in full["curve"]] == list(range(13))
+    assert full["stopped"] == "steps" and moved
+    scores = [p["induction"] for p in full["curve"]]
+    # The first point that beats the untrained score; the same drill with that bar ends there.
+    k = next(i for i, v in enumerate(scores) if v > scores[0])
+    assert 0 < k < 12, scores
+    ended, _ = drill(scores[k])
+    assert [p["step"] for p in ended["curve"]] == list(range(k + 1)), (k, scores)
+    assert ended["stopped"] == "induction"
+    assert [p["induction"] for p in ended["curve"]] == scores[:k + 1]
+    # A bar the model clears before training: no step at all.
+    record, moved = drill(0.0)
+    assert [p["step"] for p in record["curve"]] == [0] and record["stopped"] == "induction"
+    assert not moved
+    # One it never reaches: every step, and the record says so.
+    record, _ = drill(1.0)
+    assert len(record["curve"]) == 13 and record["stopped"] == "steps"
+
+
 @pytest.mark.parametrize("kwargs, field", [
     ({"steps": -1}, "copy_drill.steps"), ({"batch": 0}, "copy_drill.batch"),
     ({"lr": 0.0}, "copy_drill.lr"), ({"grow_at": 0.0}, "copy_drill.grow_at"),
     ({"lookup_share": 0.7, "recall_share": 0.5}, "lookup_share + copy_drill.recall_share"),
+    ({"until_induction": 1.5}, "copy_drill.until_induction"),
 ])
 def test_bad_drill_settings_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field.replace("+", r"\+")):

@@ -28,8 +28,9 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
         [sys.executable, str(REPO / "benchmarks" / "nano_recipe.py"), "--quick", "--out",
          str(out), "--results", str(tmp_path / "results" / "nano_recipe"),
          # The options (the defaults run in the other tests): vLLM and the trainer get a
-         # tokenizer with spaces of their own, and the warm-up and SFT renamed entities.
-         "--isolate-spaces", "--rename-entities", "0.5"],
+         # tokenizer with spaces of their own, the warm-up and SFT renamed entities, and the copy
+         # drill a bar it does not reach in its steps.
+         "--isolate-spaces", "--rename-entities", "0.5", "--copy-until", "0.99"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -81,3 +82,4 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     md = (tmp_path / "results" / "nano_recipe.md").read_text()
     assert "Copy drill: 2 steps" in md and "spaces as tokens of their own" in md
     assert "50% of episodes renamed" in md
+    assert "ended at its step limit before induction 0.99" in md  # 2 steps do not get there
