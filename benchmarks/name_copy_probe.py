@@ -39,14 +39,14 @@ ENTITY_LINE = re.compile(r"(Entities:\n- )([^\n]+)")
 def first_episode(traces: Path) -> dict[str, Any]:
     """The first episode of a trace folder (or `episodes.jsonl` file) with a lead and a
     subagent whose subtask lists its entities (the scripted lead's format)."""
+    from wideseek_env.trace import iter_traces  # the project's reader: file:line on a bad line
+
     path = traces / "episodes.jsonl" if traces.is_dir() else traces
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            record = json.loads(line)
-            agents = record.get("agents") or []
-            subs = [a for a in agents if a.get("role") == "subagent"]
-            if agents and subs and ENTITY_LINE.search(subs[0]["messages"][1]["content"]):
-                return record
+    for record in iter_traces(path):
+        agents = record.get("agents") or []
+        subs = [a for a in agents if a.get("role") == "subagent"]
+        if agents and subs and ENTITY_LINE.search(subs[0]["messages"][1]["content"]):
+            return record
     raise SystemExit(f"{path}: no episode with a subagent whose subtask has an "
                      "'Entities:' list (a scripted trace has one)")
 
@@ -116,6 +116,7 @@ def markdown(d: dict[str, Any]) -> str:
              f"system prompt): **{sub['copied']} of {sub['of']}** names copied whole. Lead first "
              f"turn on {len(lead['probes'])} test tasks: **{lead['copied']} of {lead['of']}** "
              "entity names.", "", "| probe | name(s) | copied | reply (start) |", "|---|---|---|---|"]
+
     def cell(reply: str) -> str:  # from the entity list on, where the names belong
         start = max(reply.find("Entities:"), 0)
         return "`" + reply[start:start + 100].replace("\n", " ").replace("|", "\\|") + "`"

@@ -151,18 +151,25 @@ def corpus_texts(world: str | os.PathLike[str] | None, traces: Sequence[str | os
         store.close()
 
 
+#: Fields added after models were built, with the value that means "as before": left out of the
+#: digest at that value, so the models built before them keep their digest.
+_LATER_FIELDS = {"isolate_spaces": False, "until_induction": None}
+
+
+def _without_later_defaults(settings: Any) -> dict[str, Any]:
+    return {k: v for k, v in asdict(settings).items()
+            if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
+
+
 def _inputs_digest(spec: NanoSpec, world: Any, traces: Sequence[Any], seed: int,
                    drill: CopyDrill) -> str:
     """A digest of what the model is built from (spec, seed, drill, and the inputs' names and
     sizes)."""
     files = [(str(f.resolve()), f.stat().st_size) for f in trace_files(traces)]
-    fields = asdict(spec)
-    if not spec.isolate_spaces:  # models built before the field existed keep their digest
-        del fields["isolate_spaces"]
-    what = {"spec": fields, "seed": seed, "world": str(world), "traces": files}
+    what = {"spec": _without_later_defaults(spec), "seed": seed, "world": str(world),
+            "traces": files}
     if drill.steps:
-        what["copy_drill"] = {k: v for k, v in asdict(drill).items()
-                              if not (k == "until_induction" and v is None)}  # as before it
+        what["copy_drill"] = _without_later_defaults(drill)
     blob = json.dumps(what, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
