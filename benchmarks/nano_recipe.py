@@ -21,8 +21,11 @@ Every stage is the project's own command, run as a child process whose wall time
    on the whole transcripts (task, tool results and replies), where most tokens are copies of
    earlier ones (0 steps skips it);
 5. **sft**: `wideseek-train nano-sft` from the warm-up's model on the replies only (episodes with
-   item F1 ≥ `--sft-min-f1`), `--sft-steps` steps at `--sft-lr`;
-6. **grpo**: `wideseek-train nano-grpo` from the SFT model (the paper's reward and turn
+   item F1 ≥ `--sft-min-f1`), `--sft-steps` steps at `--sft-lr`; then, if asked, **first** and
+   **first_sys**: the same on every agent's first reply alone (`--sft.max-replies 1`), the turns
+   that copy names, first without the system prompts (`--first-reply-steps`, short rows) and then
+   with them (`--first-reply-system-steps`), as an episode shows them;
+6. **grpo**: `wideseek-train nano-grpo` from the last of those models (the "SFT model") (the paper's reward and turn
    selection) at width `--grpo-width`, evaluating `--grpo-eval-tasks` test tasks every few steps;
 7. **eval**: the scripted teacher (`wideseek eval`), the SFT and the GRPO model
    (`python -m wideseek_rl.evaluate`, greedy) on `--eval-tasks` held-out test tasks at every
@@ -51,6 +54,8 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BIN = Path(sys.executable).parent
+SUPERVISED = ("lm", "sft", "first", "first_sys")
+"""The supervised stages, in order; each starts from the model of the one before it that ran."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,18 @@ class Recipe:
     """SFT steps on the replies (16 agent rows each), from the warm-up's model."""
     sft_lr: float = 1e-3
     """Peak learning rate of SFT."""
+    first_reply_steps: int = 0
+    """Steps, after SFT, on every agent's first reply alone, without its system prompt
+    (`--sft.max-replies 1 --sft.drop-system`, 32 rows each; 0: none): the turns that copy the
+    query's names into the subtasks and a subtask's name into the search, on short rows."""
+    first_reply_lr: float = 1e-3
+    """Peak learning rate of the first-reply stage."""
+    first_reply_system_steps: int = 0
+    """Steps, after that, on the first replies with their system prompts, as an episode shows
+    them (`--sft.max-replies 1`, 32 rows each; 0: none): a model drilled without the prompts
+    copies less with them."""
+    first_reply_system_lr: float = 5e-4
+    """Peak learning rate of the first-reply stage with system prompts."""
     grpo_width: int = 4
     """Width of the GRPO episodes."""
     grpo_steps: int = 12
@@ -130,7 +147,8 @@ class Recipe:
 
         return replace(self, max_entities_per_domain=30, tasks_scale=0.02, max_other_pages=50,
                        trace_widths=(2,), trace_tasks=6, sft_min_f1=0.0, copy_steps=2, lm_steps=1,
-                       sft_steps=2,
+                       sft_steps=2, first_reply_steps=min(self.first_reply_steps, 1),
+                       first_reply_system_steps=min(self.first_reply_system_steps, 1),
                        grpo_width=2, grpo_steps=1, grpo_eval_tasks=2, eval_widths=(1, 2),
                        eval_tasks=2, threads=1)
 
@@ -202,16 +220,24 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
               "--torch-threads", str(r.threads), "--rollout.max-context-tokens",
               str(r.max_context_tokens), "--env.config.lead-max-turns", str(r.lead_turns),
               "--env.config.subagent-max-turns", str(r.subagent_turns)]
-    sft_extra = ["--sft.rows-per-step", "4", "--save-every", "1"] if r.quick else []
+    sft_extra = ["--save-every", "1"] if r.quick else []
+    first = ["--sft.max-replies", "1"]
     start = out / "nano"
-    for name, steps, lr, train_on in (("lm", r.lm_steps, r.lm_lr, "all"),
-                                      ("sft", r.sft_steps, r.sft_lr, "assistant")):
+    for name, steps, lr, train_on, rows, extra in (
+            ("lm", r.lm_steps, r.lm_lr, "all", 16, []),
+            ("sft", r.sft_steps, r.sft_lr, "assistant", 16, []),
+            ("first", r.first_reply_steps, r.first_reply_lr, "assistant", 32,
+             [*first, "--sft.drop-system"]),
+            ("first_sys", r.first_reply_system_steps, r.first_reply_system_lr, "assistant", 32,
+             first)):
+        assert name in SUPERVISED
         if not steps:
             continue
         todo.append((Stage(name, [
             str(BIN / "wideseek-train"), "nano-sft", "--model.path", str(start),
             "--output-dir", str(out / name), *common, "--sft.traces", *map(str, traces),
             "--sft.min-score", str(r.sft_min_f1), "--sft.train-on", train_on,
+            "--sft.rows-per-step", str(4 if r.quick else rows), *extra,
             "--steps", str(steps), "--optim.lr", str(lr),
             *(["--sft.rename-entities", str(r.rename_entities)] if r.rename_entities else []),
             *sft_extra]),
@@ -256,7 +282,7 @@ def run(r: Recipe) -> dict[str, Any]:
         if stage.name in done and marker.exists():
             print(f"[nano-recipe] {stage.name}: done before, skipped", flush=True)
             continue
-        if stage.name in ("lm", "sft", "grpo") and (r.out / stage.name).exists():
+        if stage.name in (*SUPERVISED, "grpo") and (r.out / stage.name).exists():
             shutil.rmtree(r.out / stage.name)  # an interrupted run: start the stage again
         done[stage.name] = asdict(run_stage(stage, r.out / "logs"))
         record_file.write_text(json.dumps(done, indent=1))

@@ -8,10 +8,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+from nano_recipe import SUPERVISED
+
 from wideseek_env.trace import read_traces
 from wideseek_rl.evaluate import episode_table, mean_ci
 
 POLICIES = ("scripted", "sft", "grpo")
+"""The evaluated policies; "sft" is the model of the last supervised stage that ran."""
+CURVES = {"lm": "warm-up (LM on whole transcripts): NLL per token",
+          "sft": "SFT: NLL per assistant token",
+          "first": "first replies without system prompts: NLL per assistant token",
+          "first_sys": "first replies with system prompts: NLL per assistant token"}
 
 
 def _metrics(path: Path) -> list[dict[str, Any]]:
@@ -74,7 +81,7 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
     out = r.out
     card = json.loads((out / "world" / "world.json").read_text())
     sft_rows: list[dict[str, Any]] = []
-    for stage in ("lm", "sft"):  # the warm-up, then SFT continuing its curve
+    for stage in SUPERVISED:  # the warm-up, then SFT (and the first replies) continuing its curve
         last = sft_rows[-1]["step"] if sft_rows else 0
         sft_rows += [{**x, "step": last + x["step"], "stage": stage}
                      for x in (_metrics(out / stage / "metrics.jsonl")
@@ -110,7 +117,7 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
                   "config": json.loads((out / "nano" / "config.json").read_text()),
                   "copy_drill": _drill_summary(out / "nano"),
                   "induction": {name: induction(out / path) for name, path in (
-                      ("nano", "nano"), ("lm", "lm/final"), ("sft", "sft/final"),
+                      ("nano", "nano"), *((s, f"{s}/final") for s in SUPERVISED),
                       ("grpo", "grpo/final")) if (out / path / "config.json").is_file()}},
         "sft_curve": [{"step": x["step"], "stage": x["stage"], "nll": x["loss/nll"],
                        "lr": x["loss/lr"], "epoch": x["sft/epoch"],
@@ -123,7 +130,7 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
         "checks": checks,
         "stages": stages,
         "total": {"wall_s": sum(s["wall_s"] for s in stages.values()),
-                  "cpu_s": sum(s["cpu_s"] for s in stages.values()),
+                  "cpu_s": sum(s["cpu_s"] or 0.0 for s in stages.values()),
                   "max_rss_gib": max(s["max_rss_gib"] for s in stages.values())},
     }
 
@@ -141,6 +148,15 @@ def _copying(model: dict[str, Any]) -> str:
     return f"{drill} Induction score (repeated random tokens, 0 = no copying): {scores}."
 
 
+def _first_replies(r: dict[str, Any]) -> str:
+    """The first-reply stages of the header (none in runs recorded before they existed)."""
+    parts = [f"{r[f'{key}_steps']} steps on first replies {how} at lr {r[f'{key}_lr']:g}"
+             for key, how in (("first_reply", "without system prompts"),
+                              ("first_reply_system", "with system prompts"))
+             if r.get(f"{key}_steps")]
+    return "".join(", then " + part for part in parts)
+
+
 def markdown(d: dict[str, Any]) -> str:
     r, ev, ch = d["recipe"], d["eval"], d["checks"]
     widths = list(next(iter(ev.values())).keys())
@@ -154,6 +170,7 @@ def markdown(d: dict[str, Any]) -> str:
              f"{', spaces as tokens of their own' if r.get('isolate_spaces') else ''}. "
              f"Warm-up {r['lm_steps']} steps at lr {r['lm_lr']:g}, SFT {r['sft_steps']} steps "
              f"at lr {r['sft_lr']:g}"
+             f"{_first_replies(r)}"
              f"{', ' + format(r['rename_entities'], '.0%') + ' of episodes renamed' if r.get('rename_entities') else ''}"
              f". {_copying(d['model'])}",
              "",
@@ -180,10 +197,18 @@ def markdown(d: dict[str, Any]) -> str:
         lines.append(f"- {key.replace('_', ' ')}: {dlt:+.3f} ± {ci:.3f}.")
     lines += ["", "## Stages", "", "| stage | wall s | CPU s | peak RSS GiB |", "|---|---:|---:|---:|"]
     for name, s in d["stages"].items():
-        lines.append(f"| {name} | {s['wall_s']:.0f} | {s['cpu_s']:.0f} | {s['max_rss_gib']:.2f} |")
+        cpu = "–" if s.get("cpu_s") is None else f"{s['cpu_s']:.0f}"
+        lines.append(f"| {name}{' (by hand)' if s.get('by_hand') else ''} | {s['wall_s']:.0f} | "
+                     f"{cpu} | {s['max_rss_gib']:.2f} |")
     t = d["total"]
     lines += [f"| **total** | **{t['wall_s']:.0f}** | **{t['cpu_s']:.0f}** | "
               f"{t['max_rss_gib']:.2f} |", ""]
+    hand = [name for name, s in d["stages"].items() if s.get("by_hand")]
+    if hand:
+        lines += [f"Stages marked by hand ({', '.join(hand)}) were run outside the recipe with "
+                  "its commands and handed to it as done; their wall time and peak memory are "
+                  "read from their logs and metrics, their CPU time was not measured (the total "
+                  "CPU is of the other stages).", ""]
     sd = d["sft_data"]
     if sd:
         lines.append(f"SFT data: {int(sd['sft/episodes_kept'])} of {int(sd['sft/episodes_read'])} "
@@ -191,8 +216,7 @@ def markdown(d: dict[str, Any]) -> str:
                      f"agent rows, {int(sd['sft/tokens'])} tokens of which "
                      f"{int(sd['sft/trained_tokens'])} assistant tokens.")
     sc, gc = d["sft_curve"], d["grpo_curve"]
-    for stage, what in (("lm", "warm-up (LM on whole transcripts): NLL per token"),
-                        ("sft", "SFT: NLL per assistant token")):
+    for stage, what in CURVES.items():
         xs = [x for x in sc if x["stage"] == stage]
         if xs:
             lines.append(f"{what} {xs[0]['nll']:.3f} → {xs[-1]['nll']:.3f} in {len(xs)} steps.")
@@ -210,9 +234,11 @@ def plot(d: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(1, 3, figsize=(15, 4))
     sc = d["sft_curve"]
-    for stage, label in (("lm", "warm-up: every token"), ("sft", "SFT: assistant tokens")):
+    for stage in SUPERVISED:
         xs = [x for x in sc if x["stage"] == stage]
-        ax[0].plot([x["step"] for x in xs], [x["nll"] for x in xs], label=label)
+        if xs:
+            ax[0].plot([x["step"] for x in xs], [x["nll"] for x in xs],
+                       label=CURVES[stage].split(":")[0])
     ax[0].set(title="NLL per trained token", xlabel="step", yscale="log")
     ax[0].legend()
     gc = d["grpo_curve"]
