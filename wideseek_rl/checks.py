@@ -114,6 +114,8 @@ def validate(config: TrainConfig) -> None:
                  "must be > 0 or None", sft.epochs)
         _require(sft.max_replies is None or sft.max_replies >= 1, "sft.max-replies",
                  "must be >= 1 or None", sft.max_replies)
+        _require(set(sft.roles) <= {"lead", "subagent"}, "sft.roles",
+                 "must name lead and/or subagent", sft.roles)
         _require(_finite(sft.rename_entities) and 0 <= sft.rename_entities <= 1,
                  "sft.rename-entities", "must be in [0, 1]", sft.rename_entities)
     check_task_files(c.env)

@@ -177,6 +177,8 @@ class SFTConfig:
     """Leave every agent's system prompt out of its rows (short rows for a copying drill; the prompts of a rollout always have it)."""
     max_replies: int | None = None
     """Keep at most this many replies of each agent, the first ones (None: all)."""
+    roles: tuple[Literal["lead", "subagent"], ...] = ()
+    """Train on the rows of these agents only (`--sft.roles lead`: the lead's delegations and answers; empty: every agent)."""
     rename_entities: float = 0.0
     """Share of the kept episodes (seeded draw) whose task entities are renamed with made-up names, the same everywhere in the episode (query, delegations, searches, pages, reports, answer): an augmentation that makes copying names from the context the only way to predict them (`sft.rename_entities`; 0: off)."""
 

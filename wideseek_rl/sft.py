@@ -166,11 +166,14 @@ def rename_entities(record: Mapping[str, Any], rng: random.Random, pieces: Seque
 
 
 def cut_record(record: Mapping[str, Any], *, drop_system: bool = False,
-               max_replies: int | None = None) -> dict[str, Any]:
+               max_replies: int | None = None, roles: Sequence[str] = ()) -> dict[str, Any]:
     """A copy of a trace record whose agents keep no system message (`drop_system`) and their
-    messages only up to their `max_replies`-th reply (None: all)."""
+    messages only up to their `max_replies`-th reply (None: all); with `roles`, only the agents
+    of those roles stay."""
     agents = []
     for agent in record.get("agents", []):
+        if roles and agent.get("role") not in roles:
+            continue
         messages, replies = [], 0
         for m in agent.get("messages", []):
             if drop_system and m.get("role") == "system":
@@ -330,6 +333,8 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
         raise ValueError(f"sft.max_replies must be at least 1 (or None), got {sft.max_replies!r}")
     if not 0.0 <= sft.rename_entities <= 1.0:
         raise ValueError(f"sft.rename_entities must be in [0, 1], got {sft.rename_entities!r}")
+    if not set(sft.roles) <= {"lead", "subagent"}:
+        raise ValueError(f"sft.roles must name lead and/or subagent, got {sft.roles!r}")
     parts = []
     read_total = renamed = 0
     budget = sft.max_episodes
@@ -339,9 +344,9 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
         records, read = load_records([str(f)], min_score=sft.min_score,
                                      score_field=sft.score_field, max_episodes=budget)
         read_total += read
-        if sft.drop_system or sft.max_replies is not None:
-            records = [cut_record(r, drop_system=sft.drop_system, max_replies=sft.max_replies)
-                       for r in records]
+        if sft.drop_system or sft.max_replies is not None or sft.roles:
+            records = [cut_record(r, drop_system=sft.drop_system, max_replies=sft.max_replies,
+                                  roles=sft.roles) for r in records]
         if sft.rename_entities > 0:
             for i, record in enumerate(records):
                 pick, seed = draw.random(), draw.random()  # two draws per episode, always

@@ -233,6 +233,27 @@ def test_cut_records_keep_the_first_replies_without_system_prompts(scripted_trac
     assert cut_record(record) == record
 
 
+def test_a_role_filter_keeps_only_those_agents_rows(tmp_path, tiny_model_dir, tiny_tokenizer,
+                                                    scripted_traces):
+    """`sft.roles`: the rows of the named agents only, each whole; a bad role fails at once."""
+    from wideseek_rl.sft import cut_record, load_trace_set
+
+    record = read_traces(scripted_traces / "episodes.jsonl")[0]
+    lead = cut_record(record, roles=("lead",))
+    assert lead["agents"] == [a for a in record["agents"] if a["role"] == "lead"] != []
+    subs = cut_record(record, roles=("subagent",))["agents"]
+    assert subs == [a for a in record["agents"] if a["role"] == "subagent"] != []
+    config = sft_config(tmp_path / "run", tiny_model_dir, scripted_traces, steps=1)
+    full = load_trace_set(config, tiny_tokenizer, None, log=False)
+    leads = load_trace_set(replace(config, sft=replace(config.sft, roles=("lead",))),
+                           tiny_tokenizer, None, log=False)
+    assert leads.agents == leads.episodes_kept == full.episodes_kept < full.agents
+    assert all("You are the lead agent" in tiny_tokenizer.decode(r.input_ids) for r in leads.rows)
+    with pytest.raises(ValueError, match=r"sft\.roles"):
+        load_trace_set(replace(config, sft=replace(config.sft, roles=("judge",))),
+                       tiny_tokenizer, None, log=False)
+
+
 def test_a_copy_drill_renames_and_cuts_the_rows_it_trains_on(tmp_path, tiny_model_dir,
                                                              tiny_tokenizer, scripted_traces):
     """The copy stage's options reach the rows: one reply per agent, no system prompt, every
