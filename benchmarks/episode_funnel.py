@@ -1,0 +1,169 @@
+"""Where do a model's episodes break? The steps of a table answer, counted over a run's episodes.
+
+A WideSeek answer scores above 0 only when every step before it worked: the lead delegates the
+query's entities by name, each subagent searches for its entity, reads a page and reports on its
+entity, and the lead writes a table with the required columns and the entities' rows. An item F1
+of 0 says none of that; this funnel says which step the episodes stop at. It reads any run folder
+with `episodes.jsonl` (`wideseek eval`, `python -m wideseek_rl.evaluate`, a trace folder) and the
+world the tasks come from (for the entity names: the gold key cells of each task):
+
+| step | of | counted when |
+|---|---|---|
+| delegated | episodes | the lead started at least one subagent |
+| names delegated | the entity names written in the query | the name is in a lead reply before its last |
+| subagent searched its entity | subagents whose subtask names an entity | its first search call names it |
+| subagent read a page | subagents | an `access` call returned a page (not an error) |
+| subagent reported its entity | subagents whose subtask names an entity | its last reply names it |
+| answer has a table | episodes | the lead's last reply has a markdown table row (a line starting `|`) |
+| answer parsed | episodes | the scorer found a table with the required columns (`parse_ok`) |
+| item F1 above 0 | episodes | at least one cell matched |
+
+Results: ``benchmarks/results/episode_funnel_<label>.{json,md}``, one column per run.
+
+Usage::
+
+    python benchmarks/episode_funnel.py --world runs/nano_recipe/world \\
+        runs/nano_recipe/eval/scripted/w4 runs/nano_recipe/eval/sft/w4 --label nano_w4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+STEPS = ("delegated", "names_delegated", "subagent_searched_its_entity", "subagent_read_a_page",
+         "subagent_reported_its_entity", "answer_has_table", "answer_parsed", "item_f1_above_0")
+
+
+def _replies(agent: Mapping[str, Any]) -> list[str]:
+    return [m.get("content") or "" for m in agent.get("messages", []) if m.get("role") == "assistant"]
+
+
+def _calls(agent: Mapping[str, Any], tool: str) -> list[tuple[str, str]]:
+    """(the reply that called `tool`, the tool's result) for each call, in order."""
+    out, last = [], ""
+    for m in agent.get("messages", []):
+        if m.get("role") == "assistant":
+            last = m.get("content") or ""
+        elif m.get("role") == "tool" and m.get("name") == tool:
+            out.append((last, m.get("content") or ""))
+    return out
+
+
+def funnel(records: Iterable[Mapping[str, Any]], keys: Mapping[str, list[str]]) -> dict[str, Any]:
+    """Counts and shares of every step (`STEPS`) over `records`; `keys` maps a task id to its
+    entity names. A record whose task is not in `keys` is an error (the wrong world)."""
+    n = {s: 0 for s in STEPS}
+    of = {s: 0 for s in STEPS}
+    f1 = []
+    for rec in records:
+        task = rec.get("task_id")
+        if task not in keys:
+            raise KeyError(f"task {task!r} of the run is not in the world's tasks "
+                           "(is --world the world the run was made in?)")
+        names = keys[task]
+        agents = rec.get("agents") or []
+        lead = next((a for a in agents if a.get("role") == "lead"), None)
+        subs = [a for a in agents if a.get("role") == "subagent"]
+        replies = _replies(lead) if lead else []
+        for step in ("delegated", "answer_has_table", "answer_parsed", "item_f1_above_0"):
+            of[step] += 1
+        metrics = rec.get("metrics") or {}
+        n["delegated"] += bool(subs)
+        last = replies[-1] if replies else ""
+        n["answer_has_table"] += any(line.lstrip().startswith("|") for line in last.splitlines())
+        n["answer_parsed"] += bool(metrics.get("parse_ok"))
+        n["item_f1_above_0"] += float(metrics.get("item_f1") or 0.0) > 0
+        f1.append(float(metrics.get("item_f1") or 0.0))
+        query = next((m.get("content") or "" for m in (lead or {}).get("messages", [])
+                      if m.get("role") == "user"), "")
+        for name in (x for x in names if x in query):  # the names a lead can copy
+            of["names_delegated"] += 1
+            n["names_delegated"] += any(name in r for r in replies[:-1])
+        for sub in subs:
+            of["subagent_read_a_page"] += 1
+            n["subagent_read_a_page"] += any(not result.startswith("Error")
+                                             for _, result in _calls(sub, "access"))
+            task_text = next((m.get("content") or "" for m in sub.get("messages", [])
+                              if m.get("role") == "user"), "")
+            own = [name for name in names if name in task_text]
+            if not own:
+                continue
+            for step in ("subagent_searched_its_entity", "subagent_reported_its_entity"):
+                of[step] += 1
+            searches = _calls(sub, "search")
+            n["subagent_searched_its_entity"] += bool(searches) and any(
+                name in searches[0][0] for name in own)
+            sub_replies = _replies(sub)
+            n["subagent_reported_its_entity"] += bool(sub_replies) and any(
+                name in sub_replies[-1] for name in own)
+    return {"episodes": len(f1), "item_f1": sum(f1) / len(f1) if f1 else float("nan"),
+            "steps": {s: {"n": n[s], "of": of[s], "share": n[s] / of[s] if of[s] else None}
+                      for s in STEPS}}
+
+
+def world_keys(world: Path) -> dict[str, list[str]]:
+    """Task id → entity names (the gold key cells) of every task of a built world."""
+    from wideseek_env.tasks.records import norm_column
+    from wideseek_env.worlds import World
+
+    w = World.load(world)
+    out: dict[str, list[str]] = {}
+    for split in ("train", "test"):
+        for t in w.tasks(split):
+            key = [i for i, c in enumerate(t.gold.columns)
+                   if norm_column(c) in t.unique_columns] or [0]
+            out[t.instance_id] = [str(row[i]) for row in t.gold.rows for i in key]
+    return out
+
+
+def markdown(runs: dict[str, dict[str, Any]]) -> str:
+    labels = list(runs)
+    lines = ["# Episode funnel: where the episodes stop", "",
+             "| step | " + " | ".join(f"`{x}`" for x in labels) + " |",
+             "|---|" + "---:|" * len(labels)]
+    for s in STEPS:
+        cells = []
+        for x in labels:
+            c = runs[x]["steps"][s]
+            cells.append("–" if c["share"] is None else f"{c['share']:.2f} ({c['n']}/{c['of']})")
+        lines.append(f"| {s.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    lines.append("| item F1 (mean) | " + " | ".join(f"{runs[x]['item_f1']:.3f}" for x in labels)
+                 + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wideseek_env.trace import read_traces
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="run folders (or episodes.jsonl files)")
+    ap.add_argument("--world", type=Path, required=True, help="the world the runs were made in")
+    ap.add_argument("--label", required=True, help="results name")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="results folder")
+    a = ap.parse_args(argv)
+    for path in (a.world, *a.runs):
+        if not path.exists():
+            ap.error(f"{path} does not exist")
+    keys = world_keys(a.world)
+    out = {}
+    for run in a.runs:
+        path = run / "episodes.jsonl" if run.is_dir() else run
+        out[str(run)] = funnel(read_traces(path), keys)
+    a.results.mkdir(parents=True, exist_ok=True)
+    stem = a.results / f"episode_funnel_{a.label}"
+    stem.with_suffix(".json").write_text(json.dumps({"world": str(a.world), "runs": out},
+                                                    indent=1) + "\n")
+    text = markdown(out)
+    stem.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""`benchmarks/episode_funnel.py`: each step of the answer is counted where the episode has it, so
+an episode broken at one step loses that step (and the ones that depend on it) and no other."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from wideseek_env.trace import read_traces
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_funnel():
+    spec = importlib.util.spec_from_file_location("episode_funnel",
+                                                  REPO / "benchmarks" / "episode_funnel.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_funnel_counts_each_step_where_the_episode_breaks(scripted_traces, tmp_path):
+    f = load_funnel()
+    keys = f.world_keys(scripted_traces.parent / "world")
+    records = read_traces(scripted_traces / "episodes.jsonl")
+    whole = f.funnel(records, keys)
+    assert whole["episodes"] == len(records) == 6
+    # The scripted teacher: every step of every episode (each subtask names one entity), but
+    # for names it has no turns left to delegate (2 subagents × 2 delegations for up to 9 names).
+    for step, c in whole["steps"].items():
+        if step == "names_delegated":
+            assert 0 < c["n"] < c["of"]
+        else:
+            assert c["of"] > 0 and c["n"] == c["of"], step
+
+    # Break one subagent's search (another name) and one answer (no table, not parsed).
+    broken = copy.deepcopy(records)
+    # (A subtask that names no entity -- "find the list of ..." -- is left out of those steps.)
+    rec, sub, own = next((r, a, n) for r in broken for a in r["agents"]
+                         for n in keys[r["task_id"]]
+                         if a["role"] == "subagent" and n in a["messages"][1]["content"])
+    call = next(m for m in sub["messages"] if m["role"] == "assistant")
+    call["content"] = call["content"].replace(own, "Qorvath")
+    other = next(r for r in broken if r is not rec)
+    last = [m for m in other["agents"][0]["messages"] if m["role"] == "assistant"][-1]
+    last["content"] = re.sub(r"(?m)^\s*\|.*$", "", last["content"])
+    other["metrics"] = {**other["metrics"], "parse_ok": False, "item_f1": 0.0}
+    out = f.funnel(broken, keys)
+    for step, c in out["steps"].items():
+        lost = {"subagent_searched_its_entity": 1, "answer_has_table": 1, "answer_parsed": 1,
+                "item_f1_above_0": 1}.get(step, 0)
+        assert (c["n"], c["of"]) == (whole["steps"][step]["n"] - lost, whole["steps"][step]["of"])
+    # A run of another world is an error, not a silent zero.
+    with pytest.raises(KeyError, match="not in the world"):
+        f.funnel(records, {})
+
+    # The command writes both result files, one column per run.
+    assert f.main([str(scripted_traces), "--world", str(scripted_traces.parent / "world"),
+                   "--label", "t", "--results", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "episode_funnel_t.json").read_text())
+    assert data["runs"][str(scripted_traces)]["steps"] == whole["steps"]
+    assert "| answer parsed | 1.00 (6/6) |" in (tmp_path / "episode_funnel_t.md").read_text()
