@@ -23,7 +23,8 @@ Results: ``benchmarks/results/episode_funnel_<label>.{json,md}``, one column per
 Usage::
 
     python benchmarks/episode_funnel.py --world runs/nano_recipe/world \\
-        runs/nano_recipe/eval/scripted/w4 runs/nano_recipe/eval/sft/w4 --label nano_w4
+        runs/nano_recipe/eval/scripted/w4 runs/nano_recipe/eval/sft/w4 --names teacher sft \\
+        --label nano_w4
 """
 
 from __future__ import annotations
@@ -144,17 +145,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run folders (or episodes.jsonl files)")
     ap.add_argument("--world", type=Path, required=True, help="the world the runs were made in")
+    ap.add_argument("--names", nargs="+", default=None,
+                    help="a column name for each run (default: the run's path)")
     ap.add_argument("--label", required=True, help="results name")
     ap.add_argument("--results", type=Path, default=RESULTS, help="results folder")
     a = ap.parse_args(argv)
     for path in (a.world, *a.runs):
         if not path.exists():
             ap.error(f"{path} does not exist")
+    names = a.names or [str(run) for run in a.runs]
+    if len(names) != len(a.runs) or len(set(names)) != len(names):
+        ap.error(f"--names: give {len(a.runs)} different names, one per run (got {names})")
     keys = world_keys(a.world)
     out = {}
-    for run in a.runs:
+    for name, run in zip(names, a.runs):
         path = run / "episodes.jsonl" if run.is_dir() else run
-        out[str(run)] = funnel(read_traces(path), keys)
+        out[name] = {"run": str(run), **funnel(read_traces(path), keys)}
     a.results.mkdir(parents=True, exist_ok=True)
     stem = a.results / f"episode_funnel_{a.label}"
     stem.with_suffix(".json").write_text(json.dumps({"world": str(a.world), "runs": out},

@@ -61,7 +61,12 @@ def test_the_funnel_counts_each_step_where_the_episode_breaks(scripted_traces, t
 
     # The command writes both result files, one column per run.
     assert f.main([str(scripted_traces), "--world", str(scripted_traces.parent / "world"),
-                   "--label", "t", "--results", str(tmp_path)]) == 0
+                   "--names", "teacher", "--label", "t", "--results", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "episode_funnel_t.json").read_text())
-    assert data["runs"][str(scripted_traces)]["steps"] == whole["steps"]
-    assert "| answer parsed | 1.00 (6/6) |" in (tmp_path / "episode_funnel_t.md").read_text()
+    assert data["runs"]["teacher"]["steps"] == whole["steps"]
+    assert data["runs"]["teacher"]["run"] == str(scripted_traces)
+    md = (tmp_path / "episode_funnel_t.md").read_text()
+    assert "| `teacher` |" in md and "| answer parsed | 1.00 (6/6) |" in md
+    with pytest.raises(SystemExit):  # one name per run
+        f.main([str(scripted_traces), "--world", str(scripted_traces.parent / "world"),
+                "--names", "a", "b", "--label", "t", "--results", str(tmp_path)])
