@@ -24,7 +24,8 @@ Every stage is the project's own command, run as a child process whose wall time
    item F1 ≥ `--sft-min-f1`), `--sft-steps` steps at `--sft-lr`; then, if asked, **first** and
    **first_sys**: the same on every agent's first reply alone (`--sft.max-replies 1`), the turns
    that copy names, first without the system prompts (`--first-reply-steps`, short rows) and then
-   with them (`--first-reply-system-steps`), as an episode shows them;
+   with them (`--first-reply-system-steps`), as an episode shows them, and **resft**: SFT again
+   on all replies (`--resft-steps`), which the first-reply stages unlearn;
 6. **grpo**: `wideseek-train nano-grpo` from the last of those models (the "SFT model") (the paper's reward and turn
    selection) at width `--grpo-width`, evaluating `--grpo-eval-tasks` test tasks every few steps;
 7. **eval**: the scripted teacher (`wideseek eval`), the SFT and the GRPO model
@@ -54,7 +55,7 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BIN = Path(sys.executable).parent
-SUPERVISED = ("lm", "sft", "first", "first_sys")
+SUPERVISED = ("lm", "sft", "first", "first_sys", "resft")
 """The supervised stages, in order; each starts from the model of the one before it that ran."""
 
 
@@ -125,6 +126,12 @@ class Recipe:
     copies less with them."""
     first_reply_system_lr: float = 5e-4
     """Peak learning rate of the first-reply stage with system prompts."""
+    resft_steps: int = 0
+    """Steps of SFT again on all replies, after the first-reply stages (16 agent rows each; 0:
+    none): training on first replies alone unlearns the later turns (reading a page, reporting,
+    the answer), and this brings them back while the copies stay."""
+    resft_lr: float = 5e-4
+    """Peak learning rate of SFT again."""
     grpo_width: int = 4
     """Width of the GRPO episodes."""
     grpo_steps: int = 12
@@ -149,6 +156,7 @@ class Recipe:
                        trace_widths=(2,), trace_tasks=6, sft_min_f1=0.0, copy_steps=2, lm_steps=1,
                        sft_steps=2, first_reply_steps=min(self.first_reply_steps, 1),
                        first_reply_system_steps=min(self.first_reply_system_steps, 1),
+                       resft_steps=min(self.resft_steps, 1),
                        grpo_width=2, grpo_steps=1, grpo_eval_tasks=2, eval_widths=(1, 2),
                        eval_tasks=2, threads=1)
 
@@ -229,7 +237,8 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
             ("first", r.first_reply_steps, r.first_reply_lr, "assistant", 32,
              [*first, "--sft.drop-system"]),
             ("first_sys", r.first_reply_system_steps, r.first_reply_system_lr, "assistant", 32,
-             first)):
+             first),
+            ("resft", r.resft_steps, r.resft_lr, "assistant", 16, [])):
         assert name in SUPERVISED
         if not steps:
             continue

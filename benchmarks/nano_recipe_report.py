@@ -18,7 +18,8 @@ POLICIES = ("scripted", "sft", "grpo")
 CURVES = {"lm": "warm-up (LM on whole transcripts): NLL per token",
           "sft": "SFT: NLL per assistant token",
           "first": "first replies without system prompts: NLL per assistant token",
-          "first_sys": "first replies with system prompts: NLL per assistant token"}
+          "first_sys": "first replies with system prompts: NLL per assistant token",
+          "resft": "SFT again on all replies: NLL per assistant token"}
 
 
 def _metrics(path: Path) -> list[dict[str, Any]]:
@@ -150,9 +151,10 @@ def _copying(model: dict[str, Any]) -> str:
 
 def _first_replies(r: dict[str, Any]) -> str:
     """The first-reply stages of the header (none in runs recorded before they existed)."""
-    parts = [f"{r[f'{key}_steps']} steps on first replies {how} at lr {r[f'{key}_lr']:g}"
-             for key, how in (("first_reply", "without system prompts"),
-                              ("first_reply_system", "with system prompts"))
+    parts = [f"{r[f'{key}_steps']} steps on {how} at lr {r[f'{key}_lr']:g}"
+             for key, how in (("first_reply", "first replies without system prompts"),
+                              ("first_reply_system", "first replies with system prompts"),
+                              ("resft", "all replies again"))
              if r.get(f"{key}_steps")]
     return "".join(", then " + part for part in parts)
 
@@ -209,6 +211,9 @@ def markdown(d: dict[str, Any]) -> str:
                   "its commands and handed to it as done; their wall time and peak memory are "
                   "read from their logs and metrics, their CPU time was not measured (the total "
                   "CPU is of the other stages).", ""]
+    lines += [f"- {name}: {s['note']}" for name, s in d["stages"].items() if s.get("note")]
+    if any(s.get("note") for s in d["stages"].values()):
+        lines.append("")
     sd = d["sft_data"]
     if sd:
         lines.append(f"SFT data: {int(sd['sft/episodes_kept'])} of {int(sd['sft/episodes_read'])} "
