@@ -10,7 +10,8 @@ both copies on any saved chat model (the nano recipe's stages, a pretrained mode
   a made-up name by default); a hit is the name, whole, in the reply. `--no-system` leaves the
   system prompt out (the rows of `--sft.drop-system` drills).
 - **lead**: the lead's first turn on `--tasks` test tasks spread over the world's test split
-  (those whose query lists its entities), with the lead's system prompt of the trace; a hit is
+  (those whose query lists its entities), with the lead's system prompt of the trace
+  (`--lead-no-system`: without it); a hit is
   one of those names in the reply.
 
 Results: ``benchmarks/results/name_copy_probe_<label>.{json,md}`` (every reply is kept).
@@ -65,7 +66,7 @@ def greedy(model: Any, tokenizer: Any, messages: list[dict[str, str]], max_new_t
 
 
 def probe(model_dir: Path, world_dir: Path, traces: Path, *, names: list[str], tasks: int,
-          system: bool) -> dict[str, Any]:
+          system: bool, lead_system: bool = True, lead_tokens: int = 512) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -93,15 +94,15 @@ def probe(model_dir: Path, world_dir: Path, traces: Path, *, names: list[str], t
     picked = test[:: max(1, len(test) // tasks)][:tasks]
     leads = []
     for task in picked:
-        reply = greedy(model, tokenizer, [lead["messages"][0],
-                                          {"role": "user", "content": task.query}], 160)
+        reply = greedy(model, tokenizer, ([lead["messages"][0]] if lead_system else [])
+                       + [{"role": "user", "content": task.query}], lead_tokens)
         gold = [str(row[0]) for row in task.gold.rows if str(row[0]) in task.query]
         leads.append({"task": task.instance_id, "names": gold, "copied": [g for g in gold if g in reply],
                       "reply": reply})
         print(f"[lead] {gold} -> {leads[-1]['copied']}", file=sys.stderr, flush=True)
     return {
         "model": str(model_dir), "world": str(world_dir), "traces": str(traces),
-        "system_prompt": system,
+        "system_prompt": system, "lead_system_prompt": lead_system, "lead_tokens": lead_tokens,
         "subagent": {"copied": sum(p["copied"] for p in subagent), "of": len(subagent),
                      "probes": subagent},
         "lead": {"copied": sum(len(p["copied"]) for p in leads),
@@ -114,8 +115,9 @@ def markdown(d: dict[str, Any]) -> str:
     lines = [f"# Name-copy probe: `{d['model']}`", "",
              f"Greedy. Subagent first turn ({'with' if d['system_prompt'] else 'without'} its "
              f"system prompt): **{sub['copied']} of {sub['of']}** names copied whole. Lead first "
-             f"turn on {len(lead['probes'])} test tasks: **{lead['copied']} of {lead['of']}** "
-             "entity names.", "", "| probe | name(s) | copied | reply (start) |", "|---|---|---|---|"]
+             f"turn on {len(lead['probes'])} test tasks"
+             f"{'' if d.get('lead_system_prompt', True) else ' (without its system prompt)'}: "
+             f"**{lead['copied']} of {lead['of']}** entity names.", "", "| probe | name(s) | copied | reply (start) |", "|---|---|---|---|"]
 
     def cell(reply: str) -> str:  # from the entity list on, where the names belong
         start = max(reply.find("Entities:"), 0)
@@ -139,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", type=int, default=6, help="test tasks of the lead probe")
     ap.add_argument("--no-system", action="store_true", help="subagent turns without the "
                     "system prompt")
+    ap.add_argument("--lead-no-system", action="store_true", help="lead turns without the "
+                    "system prompt")
+    ap.add_argument("--lead-tokens", type=int, default=512, help="new tokens of a lead turn "
+                    "(a delegation of several subtasks needs hundreds; results before this "
+                    "option used 160, which cut the later subtasks off)")
     ap.add_argument("--label", default=None, help="results name (default: the model folder's)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="results folder")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -152,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(a.threads)
-    d = probe(a.model, a.world, a.traces, names=a.names, tasks=a.tasks, system=not a.no_system)
+    d = probe(a.model, a.world, a.traces, names=a.names, tasks=a.tasks, system=not a.no_system,
+              lead_system=not a.lead_no_system, lead_tokens=a.lead_tokens)
     label = a.label or a.model.name
     a.results.mkdir(parents=True, exist_ok=True)
     stem = a.results / f"name_copy_probe_{label}"

@@ -45,6 +45,12 @@ def test_a_model_that_echoes_its_prompt_copies_every_name_and_one_that_does_not_
     assert [m["role"] for m in seen[2]] == ["system", "user"]
     assert "delegate" in seen[2][0]["content"]
 
+    seen.clear()  # the lead without its system prompt: the query alone
+    d = probe.probe(tiny_model_dir, world, scripted_traces, names=names, tasks=2, system=True,
+                    lead_system=False)
+    assert [m["role"] for m in seen[2]] == ["user"] and d["lead"]["copied"] == d["lead"]["of"]
+    assert [m["role"] for m in seen[0]] == ["system", "user"]
+    assert "without its system prompt" in probe.markdown(d)
     monkeypatch.setattr(probe, "greedy", lambda *a: "Entities:\n- Qorvat")  # not whole: no hit
     d = probe.probe(tiny_model_dir, world, scripted_traces, names=names, tasks=2, system=True)
     assert d["subagent"]["copied"] == 0 and d["lead"]["copied"] == 0
