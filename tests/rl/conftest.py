@@ -6,8 +6,10 @@ busy 2-core machine OpenMP threads spinning against other processes make it many
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib.util
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -85,3 +87,15 @@ def scripted_traces(tmp_path_factory: pytest.TempPathFactory) -> Path:
              ScriptedPolicy(entities_per_subtask=1), root / "run",
              policy_info={"name": "scripted"}, progress=False)
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str], ModuleType]:
+    """Import a script of `benchmarks/` by its name (they are scripts, not a package)."""
+    def load(name: str) -> ModuleType:
+        path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -3,7 +3,6 @@ run writes its curve."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import subprocess
@@ -13,15 +12,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load_probe():
-    spec = importlib.util.spec_from_file_location("copy_probe", REPO / "benchmarks" / "copy_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_tasks_label_exactly_the_copy_and_only_fixed_keeps_its_offset():
-    probe = load_probe()
+def test_the_tasks_label_exactly_the_copy_and_only_fixed_keeps_its_offset(load_benchmark):
+    probe = load_benchmark("copy_probe")
     a, b, c, d = probe.MARKERS
     rng = random.Random(0)
     offsets = {"fixed": set(), "content": set()}

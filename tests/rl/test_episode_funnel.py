@@ -4,28 +4,17 @@ an episode broken at one step loses that step (and the ones that depend on it) a
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from wideseek_env.trace import read_traces
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def load_funnel():
-    spec = importlib.util.spec_from_file_location("episode_funnel",
-                                                  REPO / "benchmarks" / "episode_funnel.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_funnel_counts_each_step_where_the_episode_breaks(scripted_traces, tmp_path):
-    f = load_funnel()
+def test_the_funnel_counts_each_step_where_the_episode_breaks(load_benchmark, scripted_traces,
+                                                             tmp_path):
+    f = load_benchmark("episode_funnel")
     keys = f.world_keys(scripted_traces.parent / "world")
     records = read_traces(scripted_traces / "episodes.jsonl")
     whole = f.funnel(records, keys)

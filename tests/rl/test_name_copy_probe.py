@@ -3,7 +3,6 @@ hit only for a name copied whole; the command runs on a real model and writes it
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,17 +11,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load_probe():
-    spec = importlib.util.spec_from_file_location("name_copy_probe",
-                                                  REPO / "benchmarks" / "name_copy_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_model_that_echoes_its_prompt_copies_every_name_and_one_that_does_not_none(
-        tiny_model_dir, scripted_traces, monkeypatch):
-    probe = load_probe()
+        load_benchmark, tiny_model_dir, scripted_traces, monkeypatch):
+    probe = load_benchmark("name_copy_probe")
     world = scripted_traces.parent / "world"
     seen: list[list[dict[str, str]]] = []
 
