@@ -117,7 +117,8 @@ def markdown(d: dict[str, Any]) -> str:
              f"system prompt): **{sub['copied']} of {sub['of']}** names copied whole. Lead first "
              f"turn on {len(lead['probes'])} test tasks"
              f"{'' if d.get('lead_system_prompt', True) else ' (without its system prompt)'}: "
-             f"**{lead['copied']} of {lead['of']}** entity names.", "", "| probe | name(s) | copied | reply (start) |", "|---|---|---|---|"]
+             f"**{lead['copied']} of {lead['of']}** entity names.", "",
+             "| probe | name(s) | copied | reply (start) |", "|---|---|---|---|"]
 
     def cell(reply: str) -> str:  # from the entity list on, where the names belong
         start = max(reply.find("Entities:"), 0)

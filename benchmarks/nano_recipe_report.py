@@ -89,10 +89,9 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
                                if (out / stage / "metrics.jsonl").is_file() else [])]
     grpo_rows = _metrics(out / "grpo" / "metrics.jsonl")
     data_line = re.search(r"sft data: (\{.*\})", (out / "logs" / "sft.log").read_text())
-    from wideseek_env.worlds import World
+    from episode_funnel import world_keys
 
-    keys = {t.instance_id: [row[0] for row in t.gold.rows]
-            for t in World.load(out / "world").tasks("test")}
+    keys = world_keys(out / "world")  # task id → its entity names (gold key cells)
     evals = {p: {w: {**episode_table(recs), "names_delegated": names_delegated(recs, keys)}
                  for w in r.eval_widths for recs in [_records(r, p, w)]} for p in POLICIES}
     w1, wn = r.eval_widths[0], r.eval_widths[-1]
