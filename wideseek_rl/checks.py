@@ -114,6 +114,14 @@ def validate(config: TrainConfig) -> None:
                  "must be > 0 or None", sft.epochs)
         _require(sft.max_replies is None or sft.max_replies >= 1, "sft.max-replies",
                  "must be >= 1 or None", sft.max_replies)
+        _require(sft.last_replies is None or sft.last_replies >= 1, "sft.last-replies",
+                 "must be >= 1 or None", sft.last_replies)
+        _require(sft.last_replies is None or sft.train_on == "assistant", "sft.last-replies",
+                 "needs --sft.train-on assistant", sft.train_on)
+        _require(sft.last_reply_weight > 0, "sft.last-reply-weight", "must be > 0",
+                 sft.last_reply_weight)
+        _require(sft.last_reply_weight == 1.0 or sft.train_on == "assistant",
+                 "sft.last-reply-weight", "needs --sft.train-on assistant", sft.train_on)
         _require(set(sft.roles) <= {"lead", "subagent"}, "sft.roles",
                  "must name lead and/or subagent", sft.roles)
         _require(_finite(sft.rename_entities) and 0 <= sft.rename_entities <= 1,

@@ -177,6 +177,10 @@ class SFTConfig:
     """Leave every agent's system prompt out of its rows (short rows for a copying drill; the prompts of a rollout always have it)."""
     max_replies: int | None = None
     """Keep at most this many replies of each agent, the first ones (None: all)."""
+    last_replies: int | None = None
+    """Train on each agent's last N replies only (the lead's final answer, a subagent's report, with `1`); the earlier replies stay in the row as context the loss does not cover (None: every reply)."""
+    last_reply_weight: float = 1.0
+    """Loss weight of each agent's last reply (the lead's final answer, a subagent's report) relative to its other replies, which stay trained (1: every reply the same): more weight on the answers without unlearning the turns before them, as training on the last replies alone (`last_replies`) does."""
     roles: tuple[Literal["lead", "subagent"], ...] = ()
     """Train on the rows of these agents only (`--sft.roles lead`: the lead's delegations and answers; empty: every agent)."""
     rename_entities: float = 0.0

@@ -18,7 +18,10 @@ OpenAI-compatible model, a trained checkpoint …): every agent's whole conversa
    "wideseek": every episode, then every agent in it, weighs the same), with the trainer's
    micro-batching, gradient accumulation, clipping, schedule, checkpoints, trackers and resume.
    `sft.train_on = "all"` trains on every token of the row but its first instead (language
-   modelling on the whole transcript; the nano recipe's warm-up stage).
+   modelling on the whole transcript; the nano recipe's warm-up stage). `sft.last_replies = N`
+   trains on each agent's last N replies only (the final answer, the reports), the earlier
+   ones left in the row as context; `sft.last_reply_weight = w` keeps every reply and weighs
+   each agent's last one w times in the loss.
 
 Each step takes the next `sft.rows_per_step` rows of a seeded stream that visits every row once
 per epoch (the trainer's task stream), so a resumed run replays the uninterrupted one exactly.
@@ -281,14 +284,35 @@ def tool_schemas_of_run(run_info: Mapping[str, Any]) -> dict[str, list[Any]] | N
     return {"lead": [tool_schema("delegate", limits)], "subagent": search, "single": search}
 
 
+@dataclass(frozen=True, eq=False)
+class WeightedSequence(TrainSequence):
+    """An SFT row whose trained tokens weigh `token_weights` each in the loss (same length as
+    `input_ids`; `sft.last_reply_weight`)."""
+
+    token_weights: np.ndarray | None = None
+
+
 class SFTLearner(Learner):
-    """The trainer's learner with the SFT objective: −Σ_rows w_row Σ_assistant tokens log p."""
+    """The trainer's learner with the SFT objective: −Σ_rows w_row Σ_assistant tokens c_t log p,
+    where c_t is a token's weight (1 unless `sft.last_reply_weight` sets it)."""
+
+    def _collate(self, rows: Sequence[TrainSequence]) -> dict[str, torch.Tensor]:
+        batch = super()._collate(rows)
+        if any(getattr(r, "token_weights", None) is not None for r in rows):
+            c = torch.ones(batch["input_ids"].shape, dtype=torch.float32)
+            for i, r in enumerate(rows):
+                tw = getattr(r, "token_weights", None)
+                if tw is not None:
+                    c[i, : len(tw)] = torch.from_numpy(np.asarray(tw, dtype=np.float32))
+            batch["token_weights"] = c[:, 1:].to(batch["mask"].device)
+        return batch
 
     def micro_batch_loss(self, batch: dict[str, torch.Tensor], logprobs: torch.Tensor,
                          weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         mask = batch["mask"]
         lp = torch.where(mask, logprobs.float(), torch.zeros_like(logprobs, dtype=torch.float32))
-        loss = -(lp.sum(dim=1) * weights.float()).sum()
+        weighted = lp * batch["token_weights"] if "token_weights" in batch else lp
+        loss = -(weighted.sum(dim=1) * weights.float()).sum()
         return loss, {"tokens": mask.sum().double(), "nll": -lp.detach().double().sum()}
 
     def _metrics(self, sums, entropy_sum, loss_sum, grad_norm, lr, n_micro) -> dict[str, float]:
@@ -320,6 +344,32 @@ def trained_mask(generated: np.ndarray, train_on: str) -> np.ndarray:
     return mask
 
 
+def keep_last_replies(rows: Sequence[TrainSequence], masks: Sequence[np.ndarray],
+                      n: int) -> list[np.ndarray]:
+    """`masks` (one per row of `rows`) with only each agent's last `n` replies left: a reply is
+    a run of masked tokens, and an agent's replies are counted back from its last row (an
+    agent's turns may fill more than one row), so earlier replies stay in the rows as context."""
+    left: dict[tuple[int, int], int] = {}
+    out: list[np.ndarray] = [np.asarray(m) for m in masks]
+    for i in reversed(range(len(rows))):
+        key = (rows[i].episode_id, rows[i].agent_id)
+        keep = left.get(key, n)
+        mask = out[i].astype(bool)
+        starts = np.flatnonzero(mask & ~np.concatenate([[False], mask[:-1]]))
+        cut = starts[-keep] if 0 < keep <= len(starts) else (len(mask) if keep <= 0 else 0)
+        out[i] = np.where(np.arange(len(mask)) >= cut, mask, False)
+        left[key] = keep - len(starts)
+    return out
+
+
+def last_reply_weights(rows: Sequence[TrainSequence], masks: Sequence[np.ndarray],
+                       weight: float) -> list[np.ndarray]:
+    """Per-token loss weights of `rows`: `weight` on each agent's last reply (as
+    `keep_last_replies` finds it), 1 on every other token."""
+    last = keep_last_replies(rows, masks, 1)
+    return [np.where(m, np.float32(weight), np.float32(1.0)) for m in last]
+
+
 def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
                    log: bool = True) -> TraceSet:
     """The rows of `config.sft.traces` for a run of `config` (a `TrainConfig`)."""
@@ -333,6 +383,16 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
         raise ValueError(f"sft.max_replies must be at least 1 (or None), got {sft.max_replies!r}")
     if not 0.0 <= sft.rename_entities <= 1.0:
         raise ValueError(f"sft.rename_entities must be in [0, 1], got {sft.rename_entities!r}")
+    if sft.last_replies is not None and sft.last_replies < 1:
+        raise ValueError(f"sft.last_replies must be at least 1 (or None), got {sft.last_replies!r}")
+    if not sft.last_reply_weight > 0:
+        raise ValueError(f"sft.last_reply_weight must be > 0, got {sft.last_reply_weight!r}")
+    if sft.last_reply_weight != 1.0 and sft.train_on != "assistant":
+        raise ValueError("sft.last_reply_weight weighs replies: it needs sft.train_on "
+                         f"'assistant', got {sft.train_on!r}")
+    if sft.last_replies is not None and sft.train_on != "assistant":
+        raise ValueError("sft.last_replies picks replies to train on: it needs sft.train_on "
+                         f"'assistant', got {sft.train_on!r}")
     if not set(sft.roles) <= {"lead", "subagent"}:
         raise ValueError(f"sft.roles must name lead and/or subagent, got {sft.roles!r}")
     parts = []
@@ -366,9 +426,15 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
                          f"(read {read_total})")
     offset, rows = 0, []
     for s in sets:  # episode ids unique over the whole set
-        rows += [TrainSequence(r.input_ids, trained_mask(r.generated, sft.train_on),
-                               r.old_logprobs, r.advantage, r.episode_id + offset, r.agent_id)
-                 for r in s.rows]
+        masks = [r.generated for r in s.rows]
+        if sft.last_replies is not None:
+            masks = keep_last_replies(s.rows, masks, sft.last_replies)
+        weights: list[np.ndarray | None] = [None] * len(masks)
+        if sft.last_reply_weight != 1.0:
+            weights = list(last_reply_weights(s.rows, masks, sft.last_reply_weight))
+        rows += [WeightedSequence(r.input_ids, trained_mask(m, sft.train_on), r.old_logprobs,
+                                  r.advantage, r.episode_id + offset, r.agent_id, w)
+                 for r, m, w in zip(s.rows, masks, weights)]
         offset += s.episodes_kept
     out = TraceSet(tuple(rows), read_total, sum(s.episodes_kept for s in sets),
                    sum(s.agents for s in sets), sum(s.turns for s in sets),

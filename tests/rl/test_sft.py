@@ -140,6 +140,10 @@ def test_resume_after_a_kill_replays_the_uninterrupted_run(tmp_path, tiny_model_
      "sft.max-replies"),
     (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.rename-entities", "1.5"],
      "sft.rename-entities"),
+    (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.last-replies", "0"],
+     "sft.last-replies"),
+    (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.last-reply-weight", "2",
+      "--sft.train-on", "all"], "sft.last-reply-weight"),
 ])
 def test_bad_sft_values_fail_at_once_with_one_line(tmp_path, capsys, args, field):
     assert main([*args, "--output-dir", str(tmp_path / "run")]) == 2
@@ -160,6 +164,12 @@ def test_the_sft_loss_is_the_weighted_nll_of_the_assistant_tokens_only():
     loss, part = SFTLearner.micro_batch_loss(None, {"mask": mask}, logprobs, weights)
     assert loss.item() == pytest.approx(0.25 * (2 + 3) + 2.0 * (0.5 + 16))
     assert part["tokens"].item() == 4 and part["nll"].item() == pytest.approx(2 + 3 + 0.5 + 16)
+    # Token weights (`sft.last_reply_weight`) scale each token's term of the loss, not the NLL.
+    c = torch.tensor([[1.0, 1.0, 3.0, 1.0], [1.0, 1.0, 1.0, 3.0]])
+    loss, part = SFTLearner.micro_batch_loss(None, {"mask": mask, "token_weights": c}, logprobs,
+                                             weights)
+    assert loss.item() == pytest.approx(0.25 * (2 + 3 * 3) + 2.0 * (0.5 + 3 * 16))
+    assert part["nll"].item() == pytest.approx(2 + 3 + 0.5 + 16)
 
 
 def test_train_on_all_covers_every_token_but_the_first_and_the_loss_counts_them(
@@ -252,6 +262,73 @@ def test_a_role_filter_keeps_only_those_agents_rows(tmp_path, tiny_model_dir, ti
     with pytest.raises(ValueError, match=r"sft\.roles"):
         load_trace_set(replace(config, sft=replace(config.sft, roles=("judge",))),
                        tiny_tokenizer, None, log=False)
+
+
+def test_last_replies_trains_each_agents_last_answer_with_the_rest_as_context(
+        tmp_path, tiny_model_dir, tiny_tokenizer, scripted_traces):
+    """`sft.last_replies 1`: the same rows, token for token, with the loss on each agent's last
+    reply only (the lead's final answer, each subagent's report); the count goes back over an
+    agent's rows when its turns fill more than one; bad values fail at once."""
+    from wideseek_rl.sft import keep_last_replies, load_trace_set
+
+    config = sft_config(tmp_path / "run", tiny_model_dir, scripted_traces, steps=1)
+    full = load_trace_set(config, tiny_tokenizer, None, log=False)
+    last = load_trace_set(replace(config, sft=replace(config.sft, last_replies=1)),
+                          tiny_tokenizer, None, log=False)
+    assert len(last.rows) == len(full.rows) == full.agents
+    records = [r for r in read_traces(scripted_traces / "episodes.jsonl")]
+    finals = [str([m for m in a["messages"] if m["role"] == "assistant"][-1]["content"])
+              for r in records for a in r["agents"]]
+    for a, b, final in zip(full.rows, last.rows, finals):
+        assert (a.input_ids == b.input_ids).all() and 0 < b.generated.sum() < a.generated.sum()
+        trained = tiny_tokenizer.decode(b.input_ids[b.generated.astype(bool)])
+        assert trained.strip().startswith(final.strip()[:40]), (trained[:80], final[:80])
+    twice = load_trace_set(replace(config, sft=replace(config.sft, last_replies=2)),
+                           tiny_tokenizer, None, log=False)
+    assert last.trained_tokens < twice.trained_tokens <= full.trained_tokens
+    # One agent whose three replies (runs of the mask) fill two rows: the last two replies are
+    # the second row's one and the first row's last.
+    row = full.rows[0]
+    split = [replace(row, generated=np.array([0, 1, 1, 0, 1, 0], bool)),
+             replace(row, generated=np.array([0, 0, 1, 1], bool))]
+    kept = keep_last_replies(split, [r.generated for r in split], 2)
+    assert [m.tolist() for m in kept] == [[0, 0, 0, 0, 1, 0], [0, 0, 1, 1]]
+    for bad in (replace(config.sft, last_replies=0),
+                replace(config.sft, last_replies=1, train_on="all")):
+        with pytest.raises(ValueError, match=r"sft\.last_replies"):
+            load_trace_set(replace(config, sft=bad), tiny_tokenizer, None, log=False)
+
+
+def test_last_reply_weight_weighs_each_agents_last_reply_and_trains_every_reply(
+        tmp_path, tiny_model_dir, tiny_tokenizer, scripted_traces):
+    """`sft.last_reply_weight 3`: the same rows and masks, each agent's last reply weighing 3 in
+    the loss and every other token 1; a training step's loss grows by exactly the weighted part
+    while its NLL (the model is the same before the step) does not change."""
+    from wideseek_rl.sft import keep_last_replies, load_trace_set
+
+    config = sft_config(tmp_path / "a", tiny_model_dir, scripted_traces, steps=1)
+    config = replace(config, save_every=0, sft=replace(config.sft, max_episodes=1, rows_per_step=64))
+    full = load_trace_set(config, tiny_tokenizer, None, log=False)
+    heavy = replace(config, output_dir=tmp_path / "b",
+                    sft=replace(config.sft, last_reply_weight=3.0))
+    weighted = load_trace_set(heavy, tiny_tokenizer, None, log=False)
+    last = keep_last_replies(full.rows, [r.generated for r in full.rows], 1)
+    for a, b, m in zip(full.rows, weighted.rows, last, strict=True):
+        assert (a.generated == b.generated).all() and (a.input_ids == b.input_ids).all()
+        assert a.token_weights is None
+        assert (b.token_weights == np.where(m, 3.0, 1.0)).all() and m.any()
+    train(config)
+    train(heavy)
+    one, three = (read_metrics(tmp_path / d / "metrics.jsonl")[0] for d in ("a", "b"))
+    assert three["loss/nll"] == pytest.approx(one["loss/nll"], rel=1e-5)
+    trained = sum(r.n_generated for r in full.rows)
+    last_nll = three["loss/sft"] - one["loss/sft"]  # = 2 × the last replies' NLL / all tokens
+    assert 0 < last_nll < 2 * one["loss/sft"]
+    assert one["loss/tokens"] == three["loss/tokens"] and one["loss/tokens"] % trained == 0
+    for bad in (replace(config.sft, last_reply_weight=0.0),
+                replace(config.sft, last_reply_weight=2.0, train_on="all")):
+        with pytest.raises(ValueError, match=r"sft\.last_reply_weight"):
+            load_trace_set(replace(config, sft=bad), tiny_tokenizer, None, log=False)
 
 
 def test_a_copy_drill_renames_and_cuts_the_rows_it_trains_on(tmp_path, tiny_model_dir,
