@@ -121,6 +121,8 @@ class LossConfig:
     """Use the trainer's log-probs before the update as π_old instead of the engine's."""
     max_ratio_mean: float | None = 5.0
     """Skip a micro-batch whose mean importance ratio (over its tokens on every rank) exceeds this (the reference's early_stop_imp_ratio); None: never."""
+    skip_steps_without_signal: bool = False
+    """No optimiser step when no group has a reward spread (every advantage 0) and `kl_coef` is 0: the gradient is then 0, but Adam's momentum (and weight decay) would still move the weights, repeating the last steps with a signal -- which, with a sparse reward, is most of what moves them. The reference steps anyway (False); the learning-rate schedule counts skipped steps."""
 
 
 @dataclass(frozen=True)

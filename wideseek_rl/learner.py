@@ -331,7 +331,16 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         out = self._metrics(sums, entropy_sum, loss_sum, grad_norm, lr, len(plan))
         out["loss/skipped_micro_batches"], out["loss/skipped_tokens"] = skipped.tolist()
+        out["loss/step_skipped"] = 0.0
         return out
+
+    def skip_update(self) -> dict[str, float]:
+        """A step without an optimiser step (`loss.skip_steps_without_signal`): the weights and
+        the optimiser's moments stay as they are; the learning-rate schedule moves on."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        return {"loss/step_skipped": 1.0, "loss/grad_norm": 0.0, "loss/tokens": 0.0,
+                "loss/lr": float(lr), "loss/micro_batches": 0.0}
 
     def micro_batch_loss(self, batch: dict[str, torch.Tensor], logprobs: torch.Tensor,
                          weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

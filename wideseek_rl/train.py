@@ -114,13 +114,20 @@ def train_step(run: Run, step: int, tasks_consumed: int) -> dict[str, float]:
     run.last_rows = rows
 
     t2 = time.perf_counter()
-    if cfg.engine.vllm_sleep:
-        run.engine.sleep()
-    metrics = run.learner.update(rows, num_episodes=ro.tasks_per_step * ro.group_size)
+    # Every rank decides alike: the advantages were computed over every rank's episodes.
+    skip = (cfg.loss.skip_steps_without_signal and adv.groups_with_signal == 0
+            and cfg.loss.kl_coef == 0)
+    if skip:
+        metrics = run.learner.skip_update()
+    else:
+        if cfg.engine.vllm_sleep:
+            run.engine.sleep()
+        metrics = run.learner.update(rows, num_episodes=ro.tasks_per_step * ro.group_size)
     t_update = time.perf_counter() - t2
     rss_peak = max(rss_peak, rss_gib())
     t3 = time.perf_counter()
-    sync_weights(run)
+    if not skip:  # the engine has these weights already
+        sync_weights(run)
     t_sync = time.perf_counter() - t3
 
     metrics.update(rollout_metrics(stats, adv.groups, adv.groups_with_signal))

@@ -258,3 +258,58 @@ def test_presets_parse_and_name_their_env(preset):
     config = tyro.extras.overridable_config_cli(PRESETS, args=[preset, "--steps", "3"])
     assert config.steps == 3
     assert type(config.env) is type(PRESETS[preset][1].env)
+
+
+def test_steps_without_signal_move_nothing_when_skipped_and_adams_momentum_moves_them_otherwise(
+        tmp_path: Path):
+    """`loss.skip_steps_without_signal`: a step whose groups all have equal rewards leaves the
+    weights exactly as they were (and logs `loss/step_skipped`); without it, such a step after
+    one with a signal still moves them (Adam's momentum), as the reference does."""
+    from safetensors.torch import load_file
+
+    base = replace(PRESETS["toy"][1], steps=8, save_every=1, keep_checkpoints=10,
+                   progress=False, torch_threads=1, tensorboard=False)
+    base = replace(base, rollout=replace(base.rollout, tasks_per_step=1, group_size=2))
+
+    class AllOrNothing:  # the keyword game paid 1 or 0, so that some groups have equal rewards
+        def __init__(self, env):
+            self.env = env
+
+        def __getattr__(self, name):
+            return getattr(self.env, name)
+
+        def step(self, actions):
+            obs, rewards, ends, cuts, infos = self.env.step(actions)
+            return obs, {a: float(r >= 0.3) for a, r in rewards.items()}, ends, cuts, infos
+
+    class Spec:
+        def make(self, split, tokenizer=None):
+            return AllOrNothing(base.env.make(split, tokenizer))
+
+        def task_options(self, split):
+            return base.env.task_options(split)
+
+    def run(out: Path, skip: bool) -> tuple[list[dict], list[dict[str, torch.Tensor]]]:
+        train(replace(base, output_dir=out, loss=replace(base.loss, skip_steps_without_signal=skip)),
+              Spec())
+        ckpts = sorted((out / "checkpoints").glob("step_*"))
+        return read_metrics(out / "metrics.jsonl"), [load_file(str(c / "model.safetensors"))
+                                                     for c in ckpts]
+
+    def moved(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+        return any(not torch.equal(a[k], b[k]) for k in a)
+
+    rows, weights = run(tmp_path / "skip", True)
+    signal = [r["rollout/groups_with_signal"] > 0 for r in rows]
+    assert len(weights) == 8 and any(signal) and not all(signal), signal
+    for step in range(1, 8):  # steps 2..8 against the step before
+        assert moved(weights[step - 1], weights[step]) == signal[step], step
+        assert rows[step]["loss/step_skipped"] == (0.0 if signal[step] else 1.0)
+    plain_rows, plain = run(tmp_path / "plain", False)
+    # The same rollouts up to the first step the two runs train differently, then ...
+    first_quiet = next(i for i in range(1, 8) if signal[i - 1] and not signal[i])
+    assert [r["rollout/groups_with_signal"] for r in plain_rows[:first_quiet + 1]] == \
+        [r["rollout/groups_with_signal"] for r in rows[:first_quiet + 1]]
+    # ... the step without a signal that follows one with a signal moves the weights anyway.
+    assert plain_rows[first_quiet]["loss/step_skipped"] == 0.0
+    assert moved(plain[first_quiet - 1], plain[first_quiet])
