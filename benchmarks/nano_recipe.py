@@ -25,7 +25,9 @@ Every stage is the project's own command, run as a child process whose wall time
    **first_sys**: the same on every agent's first reply alone (`--sft.max-replies 1`), the turns
    that copy names, first without the system prompts (`--first-reply-steps`, short rows) and then
    with them (`--first-reply-system-steps`), as an episode shows them, and **resft**: SFT again
-   on all replies (`--resft-steps`), which the first-reply stages unlearn;
+   on all replies (`--resft-steps`), which the first-reply stages unlearn, and **answers**: SFT
+   on all replies with each agent's last one (the lead's table, the reports) weighing
+   `--answer-weight` (`--answer-steps`);
 6. **grpo**: `wideseek-train nano-grpo` from the last of those models (the "SFT model") (the paper's reward and turn
    selection) at width `--grpo-width`, evaluating `--grpo-eval-tasks` test tasks every few steps;
 7. **eval**: the scripted teacher (`wideseek eval`), the SFT and the GRPO model
@@ -55,7 +57,7 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BIN = Path(sys.executable).parent
-SUPERVISED = ("lm", "sft", "first", "first_sys", "resft")
+SUPERVISED = ("lm", "sft", "first", "first_sys", "resft", "answers")
 """The supervised stages, in order; each starts from the model of the one before it that ran."""
 
 
@@ -132,10 +134,23 @@ class Recipe:
     the answer), and this brings them back while the copies stay."""
     resft_lr: float = 5e-4
     """Peak learning rate of SFT again."""
+    answer_steps: int = 0
+    """Steps, last of the supervised stages, on all replies with each agent's last reply (the
+    lead's answer table, a subagent's report) weighing `answer_weight` (`--sft.last-reply-weight`,
+    16 agent rows each; 0: none): the header of the answer's table is what most answers miss."""
+    answer_weight: float = 4.0
+    """Loss weight of each agent's last reply in the answers stage (the other replies weigh 1)."""
+    answer_lr: float = 5e-4
+    """Peak learning rate of the answers stage."""
     grpo_width: int = 4
     """Width of the GRPO episodes."""
     grpo_steps: int = 12
-    """GRPO steps (2 tasks × G = 8 episodes each)."""
+    """GRPO steps (`grpo_tasks` tasks × G = 8 episodes each)."""
+    grpo_tasks: int = 2
+    """Tasks per GRPO step (each one a group of 8 episodes)."""
+    grpo_skip_without_signal: bool = False
+    """No optimiser step in a GRPO step without a reward spread in any group
+    (`--loss.skip-steps-without-signal`; off: the reference's rule)."""
     grpo_eval_tasks: int = 40
     """Test tasks evaluated every 4 GRPO steps (the learning curve)."""
     eval_widths: tuple[int, ...] = (1, 4, 8)
@@ -157,6 +172,7 @@ class Recipe:
                        sft_steps=2, first_reply_steps=min(self.first_reply_steps, 1),
                        first_reply_system_steps=min(self.first_reply_system_steps, 1),
                        resft_steps=min(self.resft_steps, 1),
+                       answer_steps=min(self.answer_steps, 1),
                        grpo_width=2, grpo_steps=1, grpo_eval_tasks=2, eval_widths=(1, 2),
                        eval_tasks=2, threads=1)
 
@@ -238,7 +254,9 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
              [*first, "--sft.drop-system"]),
             ("first_sys", r.first_reply_system_steps, r.first_reply_system_lr, "assistant", 32,
              first),
-            ("resft", r.resft_steps, r.resft_lr, "assistant", 16, [])):
+            ("resft", r.resft_steps, r.resft_lr, "assistant", 16, []),
+            ("answers", r.answer_steps, r.answer_lr, "assistant", 16,
+             ["--sft.last-reply-weight", str(r.answer_weight)])):
         assert name in SUPERVISED
         if not steps:
             continue
@@ -259,6 +277,9 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
                                 str(sft_final), "--output-dir", str(out / "grpo"),
                                 *common, "--env.config.width", str(r.grpo_width), "--steps",
                                 str(r.grpo_steps), "--eval-tasks", str(r.grpo_eval_tasks),
+                                "--rollout.tasks-per-step", str(r.grpo_tasks),
+                                *(["--loss.skip-steps-without-signal"]
+                                  if r.grpo_skip_without_signal else []),
                                 "--engine.kind", r.engine, *(["--engine.vllm-enforce-eager"]
                                                              if r.engine == "vllm" else []),
                                 *grpo_extra]),

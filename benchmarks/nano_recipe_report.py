@@ -19,7 +19,8 @@ CURVES = {"lm": "warm-up (LM on whole transcripts): NLL per token",
           "sft": "SFT: NLL per assistant token",
           "first": "first replies without system prompts: NLL per assistant token",
           "first_sys": "first replies with system prompts: NLL per assistant token",
-          "resft": "SFT again on all replies: NLL per assistant token"}
+          "resft": "SFT again on all replies: NLL per assistant token",
+          "answers": "all replies, the last ones weighted: NLL per assistant token (unweighted)"}
 
 
 def _metrics(path: Path) -> list[dict[str, Any]]:
@@ -124,7 +125,8 @@ def collect(r: Any, stages: dict[str, Any]) -> dict[str, Any]:
                        "tokens_per_s": x["time/tokens_per_s"]} for x in sft_rows],
         "grpo_curve": [{k: x[k] for k in (
             "step", "score/mean", "env/item_f1", "env/reward_format", "loss/ratio_mean",
-            "rollout/groups_with_signal", "credit/episodes_ok", "credit/episodes_invalid_format",
+            "rollout/groups_with_signal", "loss/step_skipped", "credit/episodes_ok",
+            "credit/episodes_invalid_format",
             "eval/score_mean", "eval/env/item_f1", "time/step_s") if k in x} for x in grpo_rows],
         "eval": evals,
         "checks": checks,
@@ -153,7 +155,9 @@ def _first_replies(r: dict[str, Any]) -> str:
     parts = [f"{r[f'{key}_steps']} steps on {how} at lr {r[f'{key}_lr']:g}"
              for key, how in (("first_reply", "first replies without system prompts"),
                               ("first_reply_system", "first replies with system prompts"),
-                              ("resft", "all replies again"))
+                              ("resft", "all replies again"),
+                              ("answer", "all replies with each agent's last weighing "
+                               f"{r.get('answer_weight', 1.0):g}"))
              if r.get(f"{key}_steps")]
     return "".join(", then " + part for part in parts)
 
@@ -224,7 +228,10 @@ def markdown(d: dict[str, Any]) -> str:
         xs = [x for x in sc if x["stage"] == stage]
         if xs:
             lines.append(f"{what} {xs[0]['nll']:.3f} → {xs[-1]['nll']:.3f} in {len(xs)} steps.")
-    lines.append(f"GRPO: {len(gc)} steps, "
+    skipped = sum(x.get("loss/step_skipped", 0.0) for x in gc)
+    lines.append(f"GRPO: {len(gc)} steps of {r.get('grpo_tasks', 2)} tasks × 8 episodes, "
+                 f"{sum(x['rollout/groups_with_signal'] > 0 for x in gc)} with a reward spread"
+                 f"{f' ({skipped:.0f} without one skipped)' if skipped else ''}, "
                  f"training reward {gc[0]['score/mean']:.3f} at step 1, "
                  f"{gc[-1]['score/mean']:.3f} at step {gc[-1]['step']}.")
     return "\n".join(lines) + "\n"

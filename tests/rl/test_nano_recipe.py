@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["world", "traces_w2", "nano", "lm", "sft", "first", "first_sys", "resft",
+STAGES = ["world", "traces_w2", "nano", "lm", "sft", "first", "first_sys", "resft", "answers",
           "grpo", "eval_scripted_w1", "eval_scripted_w2",
           "eval_sft", "eval_grpo"]
 
@@ -33,7 +33,8 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
          # drill a bar it does not reach in its steps, and SFT is followed by both first-reply
          # stages and SFT again.
          "--isolate-spaces", "--rename-entities", "0.5", "--copy-until", "0.99",
-         "--first-reply-steps", "5", "--first-reply-system-steps", "5", "--resft-steps", "5"],
+         "--first-reply-steps", "5", "--first-reply-system-steps", "5", "--resft-steps", "5",
+         "--answer-steps", "5", "--answer-weight", "3", "--grpo-skip-without-signal"],
         cwd=REPO, capture_output=True, text=True, timeout=900,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -46,6 +47,7 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     first = json.loads((out / "first" / "config.json").read_text())
     first_sys = json.loads((out / "first_sys" / "config.json").read_text())
     resft = json.loads((out / "resft" / "config.json").read_text())
+    answers = json.loads((out / "answers" / "config.json").read_text())
     grpo = json.loads((out / "grpo" / "config.json").read_text())
     assert lm["stage"] == "sft" and lm["sft"]["train_on"] == "all"
     assert lm["sft"]["rename_entities"] == 0.5
@@ -64,24 +66,31 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     assert resft["model"]["path"] == str(out / "first_sys" / "final")
     assert resft["sft"]["max_replies"] is None and not resft["sft"]["drop_system"]
     assert resft["sft"]["train_on"] == "assistant" and resft["optim"]["lr"] == 5e-4
-    assert grpo["stage"] == "grpo" and grpo["model"]["path"] == str(out / "resft" / "final")
+    # The answers stage: every reply, each agent's last one weighing 3, from SFT again.
+    assert answers["model"]["path"] == str(out / "resft" / "final")
+    assert answers["sft"]["last_reply_weight"] == 3.0 and answers["sft"]["last_replies"] is None
+    assert answers["steps"] == 1 and answers["sft"]["train_on"] == "assistant"
+    assert grpo["stage"] == "grpo" and grpo["model"]["path"] == str(out / "answers" / "final")
+    assert grpo["loss"]["skip_steps_without_signal"]
     assert grpo["rollout"]["turn_selection"] == "paper" and grpo["env"]["config"]["reward"] == "paper"
-    for name, model in (("sft", out / "resft" / "final"), ("grpo", out / "grpo" / "final")):
+    for name, model in (("sft", out / "answers" / "final"), ("grpo", out / "grpo" / "final")):
         for w in (1, 2):
             run = json.loads((out / "eval" / name / f"w{w}" / "run.json").read_text())
             assert run["policy"]["model"] == str(model) and run["spec"]["width"] == w
     # Each training stage moved the weights it was handed.
-    nano, first_sft, after_sft, after_first, after_sys, after_resft, after_grpo = (
+    nano, first_sft, after_sft, after_first, after_sys, after_resft, after_answers, after_grpo = (
         weights(p) for p in (out / "nano", out / "lm" / "final", out / "sft" / "final",
                              out / "first" / "final", out / "first_sys" / "final",
-                             out / "resft" / "final", out / "grpo" / "final"))
+                             out / "resft" / "final", out / "answers" / "final",
+                             out / "grpo" / "final"))
     key = "model.layers.0.mlp.up_proj.weight"
     assert not torch.equal(nano[key], first_sft[key])
     assert not torch.equal(first_sft[key], after_sft[key])
     assert not torch.equal(after_sft[key], after_first[key])
     assert not torch.equal(after_first[key], after_sys[key])
     assert not torch.equal(after_sys[key], after_resft[key])
-    after_sft = after_resft  # the model GRPO starts from
+    assert not torch.equal(after_resft[key], after_answers[key])
+    after_sft = after_answers  # the model GRPO starts from
     # GRPO ran its step from the SFT weights: they moved unless every advantage was zero (a
     # group of equal rewards, likely with 16-token turns), in which case they are SFT's exactly.
     steps = [json.loads(line) for line in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
@@ -89,6 +98,7 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     assert len(steps) == 1, "GRPO logged no training step"
     moved = not torch.equal(after_sft[key], after_grpo[key])
     assert moved == (steps[0]["rollout/groups_with_signal"] > 0 and steps[0]["loss/grad_norm"] > 0)
+    assert steps[0]["loss/step_skipped"] == float(steps[0]["rollout/groups_with_signal"] == 0)
     assert (out / "sft" / "checkpoints" / "latest").is_file()
     for suffix in (".json", ".md", ".png"):
         assert (tmp_path / "results" / f"nano_recipe{suffix}").is_file()
@@ -100,13 +110,14 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     # The nano model was built with the copy drill, and every model's induction score is reported.
     assert result["model"]["copy_drill"]["steps"] == 2
     assert set(result["model"]["induction"]) == {"nano", "lm", "sft", "first", "first_sys",
-                                                "resft", "grpo"}
+                                                "resft", "answers", "grpo"}
     assert all(0.0 <= v <= 1.0 for v in result["model"]["induction"].values())
     md = (tmp_path / "results" / "nano_recipe.md").read_text()
     assert "Copy drill: 2 steps" in md and "spaces as tokens of their own" in md
     assert "50% of episodes renamed" in md
     assert ("1 steps on first replies without system prompts at lr 0.001, then 1 steps on first "
             "replies with system prompts at lr 0.0005, then 1 steps on all replies again at lr "
-            "0.0005" in md)
+            "0.0005, then 1 steps on all replies with each agent's last weighing 3 at lr 0.0005"
+            in md)
     assert "first replies with system prompts: NLL per assistant token" in md
     assert "ended at its step limit before induction 0.99" in md  # 2 steps do not get there
