@@ -22,17 +22,13 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from name_copy_probe import greedy
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from name_copy_probe import greedy, parse_probe_args, probe_parser, save_probe
 
 
 def header_of(reply: str) -> list[str]:
@@ -124,37 +120,19 @@ def markdown(d: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, required=True, help="a saved chat model directory")
-    ap.add_argument("--world", type=Path, required=True, help="the world folder (test tasks)")
+    ap = probe_parser(__doc__)
     ap.add_argument("--episodes", type=Path, required=True,
                     help="a teacher's run folder (or episodes.jsonl) on the world's test split "
                     "(--split)")
     ap.add_argument("--split", default="test", help="the split the episodes' tasks are from")
     ap.add_argument("--tasks", type=int, default=40, help="episodes to probe (the run's first)")
     ap.add_argument("--max-new-tokens", type=int, default=300, help="new tokens of an answer")
-    ap.add_argument("--label", default=None, help="results name (default: the model folder's)")
-    ap.add_argument("--results", type=Path, default=RESULTS, help="results folder")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads")
-    a = ap.parse_args(argv)
-    for what, path in (("--model", a.model / "config.json"), ("--world", a.world),
-                       ("--episodes", a.episodes)):
-        if not path.exists():
-            ap.error(f"{what}: {path} does not exist")
-    if a.tasks < 1:
-        ap.error("--tasks must be at least 1")
-    import torch
-
-    torch.set_num_threads(a.threads)
+    a = parse_probe_args(ap, argv, episodes="--episodes")
     d = probe(a.model, a.world, a.episodes, tasks=a.tasks, max_new_tokens=a.max_new_tokens,
               split=a.split)
-    label = a.label or a.model.name
-    a.results.mkdir(parents=True, exist_ok=True)
-    stem = a.results / f"answer_probe_{label}"
-    stem.with_suffix(".json").write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
-    stem.with_suffix(".md").write_text(markdown(d))
+    md = save_probe(a, "answer_probe", d, markdown(d))
     print(f"header right {d['header_right']} of {d['answers']}, parsed {d['parsed']}, item F1 "
-          f"{d['item_f1']:.3f}; {stem}.md")
+          f"{d['item_f1']:.3f}; {md}")
     return 0
 
 

@@ -132,10 +132,46 @@ def markdown(d: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def probe_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every greedy probe of a saved model has (`--model`, `--world`, `--label`,
+    `--results`, `--threads`); the probe adds its own."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--model", type=Path, required=True, help="a saved chat model directory")
     ap.add_argument("--world", type=Path, required=True, help="the world folder (test tasks)")
+    ap.add_argument("--label", default=None, help="results name (default: the model folder's)")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="results folder")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    return ap
+
+
+def parse_probe_args(ap: argparse.ArgumentParser, argv: list[str] | None,
+                     **paths: str) -> argparse.Namespace:
+    """Parsed options; a missing model, world or `paths` option's path (its dest: flag) is a
+    usage error that names the option. Sets the torch threads."""
+    a = ap.parse_args(argv)
+    for what, path in (("--model", a.model / "config.json"), ("--world", a.world),
+                       *((flag, getattr(a, dest)) for dest, flag in paths.items())):
+        if not path.exists():
+            ap.error(f"{what}: {path} does not exist")
+    if a.tasks < 1:
+        ap.error("--tasks must be at least 1")
+    import torch
+
+    torch.set_num_threads(a.threads)
+    return a
+
+
+def save_probe(a: argparse.Namespace, name: str, d: dict[str, Any], md: str) -> Path:
+    """`<results>/<name>_<label>.{json,md}`; returns the markdown file."""
+    a.results.mkdir(parents=True, exist_ok=True)
+    stem = a.results / f"{name}_{a.label or a.model.name}"
+    stem.with_suffix(".json").write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
+    stem.with_suffix(".md").write_text(md)
+    return stem.with_suffix(".md")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = probe_parser(__doc__)
     ap.add_argument("--traces", type=Path, required=True,
                     help="a scripted run folder (or episodes.jsonl): prompts and subtask format")
     ap.add_argument("--names", nargs="+", default=list(NAMES), help="subagent probe names")
@@ -147,28 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lead-tokens", type=int, default=512, help="new tokens of a lead turn "
                     "(a delegation of several subtasks needs hundreds; results before this "
                     "option used 160, which cut the later subtasks off)")
-    ap.add_argument("--label", default=None, help="results name (default: the model folder's)")
-    ap.add_argument("--results", type=Path, default=RESULTS, help="results folder")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads")
-    a = ap.parse_args(argv)
-    for what, path in (("--model", a.model / "config.json"), ("--world", a.world),
-                       ("--traces", a.traces)):
-        if not path.exists():
-            ap.error(f"{what}: {path} does not exist")
-    if a.tasks < 1:
-        ap.error("--tasks must be at least 1")
-    import torch
-
-    torch.set_num_threads(a.threads)
+    a = parse_probe_args(ap, argv, traces="--traces")
     d = probe(a.model, a.world, a.traces, names=a.names, tasks=a.tasks, system=not a.no_system,
               lead_system=not a.lead_no_system, lead_tokens=a.lead_tokens)
-    label = a.label or a.model.name
-    a.results.mkdir(parents=True, exist_ok=True)
-    stem = a.results / f"name_copy_probe_{label}"
-    stem.with_suffix(".json").write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
-    stem.with_suffix(".md").write_text(markdown(d))
+    md = save_probe(a, "name_copy_probe", d, markdown(d))
     print(f"subagent: {d['subagent']['copied']} of {d['subagent']['of']} names; lead: "
-          f"{d['lead']['copied']} of {d['lead']['of']}; {stem}.md")
+          f"{d['lead']['copied']} of {d['lead']['of']}; {md}")
     return 0
 
 
