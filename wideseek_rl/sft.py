@@ -356,7 +356,12 @@ def keep_last_replies(rows: Sequence[TrainSequence], masks: Sequence[np.ndarray]
         keep = left.get(key, n)
         mask = out[i].astype(bool)
         starts = np.flatnonzero(mask & ~np.concatenate([[False], mask[:-1]]))
-        cut = starts[-keep] if 0 < keep <= len(starts) else (len(mask) if keep <= 0 else 0)
+        if keep <= 0:  # later rows hold all n of them
+            cut = len(mask)
+        elif keep >= len(starts):  # all of this row's replies are among them
+            cut = 0
+        else:
+            cut = int(starts[-keep])
         out[i] = np.where(np.arange(len(mask)) >= cut, mask, False)
         left[key] = keep - len(starts)
     return out
