@@ -72,7 +72,8 @@ class Recipe:
     quick: bool = False
     """The minutes-long version: tiny shapes, a few tasks, one or two steps per stage."""
     seed: int = 0
-    """Seed of the world, the model and training."""
+    """Seed of the world, the model and training (supervised stage k of `SUPERVISED` uses seed
+    + k, so that each stage reads rows the one before it has not: `stage_seed`)."""
     rows: tuple[int, int] = (2, 4)
     """Rows per task (min, max)."""
     max_entities_per_domain: int = 150
@@ -211,6 +212,14 @@ def run_stage(stage: Stage, log_dir: Path) -> Stage:
     return stage
 
 
+def stage_seed(r: Recipe, name: str) -> int:
+    """The seed of supervised stage `name`: the recipe's seed plus the stage's place in
+    `SUPERVISED`. A stage's seed orders its row stream and draws its renamed names, so with one
+    seed for all, every stage would start over on the rows the stage before it trained on first
+    (in a run of a few hundred steps, the same quarter of the trace set each time)."""
+    return r.seed + SUPERVISED.index(name)
+
+
 def stages(r: Recipe) -> list[tuple[Stage, Path]]:
     """Every stage with the path whose existence means it is done."""
     out, py = r.out.resolve(), sys.executable
@@ -240,7 +249,7 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
                                   if r.copy_until is not None else []),
                                 *(["--spec.isolate-spaces"] if r.isolate_spaces else [])]),
                  out / "nano" / "config.json"))
-    common = ["--env.world", str(world), "--seed", str(r.seed), "--no-progress",
+    common = ["--env.world", str(world), "--no-progress",
               "--torch-threads", str(r.threads), "--rollout.max-context-tokens",
               str(r.max_context_tokens), "--env.config.lead-max-turns", str(r.lead_turns),
               "--env.config.subagent-max-turns", str(r.subagent_turns)]
@@ -262,7 +271,8 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
             continue
         todo.append((Stage(name, [
             str(BIN / "wideseek-train"), "nano-sft", "--model.path", str(start),
-            "--output-dir", str(out / name), *common, "--sft.traces", *map(str, traces),
+            "--output-dir", str(out / name), *common, "--seed", str(stage_seed(r, name)),
+            "--sft.traces", *map(str, traces),
             "--sft.min-score", str(r.sft_min_f1), "--sft.train-on", train_on,
             "--sft.rows-per-step", str(4 if r.quick else rows), *extra,
             "--steps", str(steps), "--optim.lr", str(lr),
@@ -275,7 +285,8 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
                   "--rollout.max-new-tokens", "16", "--eval-every", "1"] if r.quick else []
     todo.append((Stage("grpo", [str(BIN / "wideseek-train"), "nano-grpo", "--model.path",
                                 str(sft_final), "--output-dir", str(out / "grpo"),
-                                *common, "--env.config.width", str(r.grpo_width), "--steps",
+                                *common, "--seed", str(r.seed),
+                                "--env.config.width", str(r.grpo_width), "--steps",
                                 str(r.grpo_steps), "--eval-tasks", str(r.grpo_eval_tasks),
                                 "--rollout.tasks-per-step", str(r.grpo_tasks),
                                 *(["--loss.skip-steps-without-signal"]

@@ -70,6 +70,8 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     assert answers["model"]["path"] == str(out / "resft" / "final")
     assert answers["sft"]["last_reply_weight"] == 3.0 and answers["sft"]["last_replies"] is None
     assert answers["steps"] == 1 and answers["sft"]["train_on"] == "assistant"
+    # Each supervised stage reads its own row stream (the recipe's seed plus its place).
+    assert [c["seed"] for c in (lm, sft, first, first_sys, resft, answers)] == [0, 1, 2, 3, 4, 5]
     assert grpo["stage"] == "grpo" and grpo["model"]["path"] == str(out / "answers" / "final")
     assert grpo["loss"]["skip_steps_without_signal"]
     assert grpo["rollout"]["turn_selection"] == "paper" and grpo["env"]["config"]["reward"] == "paper"
@@ -121,3 +123,23 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
             in md)
     assert "first replies with system prompts: NLL per assistant token" in md
     assert "ended at its step limit before induction 0.99" in md  # 2 steps do not get there
+
+
+def test_each_supervised_stage_reads_its_own_row_stream():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from nano_recipe import SUPERVISED, Recipe, stages
+
+    recipe = Recipe(out=Path("/nonexistent"), first_reply_steps=5, first_reply_system_steps=5,
+                    resft_steps=5, answer_steps=5, seed=7)
+
+    def seed(command: list[str]) -> int:
+        return int(command[command.index("--seed") + 1])
+
+    seeds = {s.name: seed(s.command) for s, _ in stages(recipe) if s.name in SUPERVISED}
+    assert list(seeds) == list(SUPERVISED)
+    # A stage's seed orders its rows: with one seed for all, each stage would first train on the
+    # rows the one before it trained on first.
+    assert len(set(seeds.values())) == len(SUPERVISED)
+    assert seeds["lm"] == 7  # the recipe's own seed for the first, as for GRPO and evaluation
+    grpo = next(s for s, _ in stages(recipe) if s.name == "grpo")
+    assert seed(grpo.command) == 7
