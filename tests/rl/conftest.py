@@ -7,6 +7,7 @@ busy 2-core machine OpenMP threads spinning against other processes make it many
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -91,11 +92,14 @@ def scripted_traces(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def load_benchmark() -> Callable[[str], ModuleType]:
-    """Import a script of `benchmarks/` by its name (they are scripts, not a package)."""
+    """Import a script of `benchmarks/` by its name (they are scripts, not a package). The
+    module is registered in `sys.modules` first, as an import does: dataclasses look their
+    module up there."""
     def load(name: str) -> ModuleType:
         path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
         spec.loader.exec_module(module)
         return module
     return load

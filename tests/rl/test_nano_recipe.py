@@ -125,21 +125,21 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     assert "ended at its step limit before induction 0.99" in md  # 2 steps do not get there
 
 
-def test_each_supervised_stage_reads_its_own_row_stream():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from nano_recipe import SUPERVISED, Recipe, stages
-
-    recipe = Recipe(out=Path("/nonexistent"), first_reply_steps=5, first_reply_system_steps=5,
-                    resft_steps=5, answer_steps=5, seed=7)
+def test_each_supervised_stage_reads_its_own_row_stream(load_benchmark):
+    recipe_module = load_benchmark("nano_recipe")
+    supervised = recipe_module.SUPERVISED
+    recipe = recipe_module.Recipe(out=Path("/nonexistent"), first_reply_steps=5,
+                                  first_reply_system_steps=5, resft_steps=5, answer_steps=5,
+                                  seed=7)
+    commands = {s.name: s.command for s, _ in recipe_module.stages(recipe)}
 
     def seed(command: list[str]) -> int:
         return int(command[command.index("--seed") + 1])
 
-    seeds = {s.name: seed(s.command) for s, _ in stages(recipe) if s.name in SUPERVISED}
-    assert list(seeds) == list(SUPERVISED)
+    seeds = {name: seed(c) for name, c in commands.items() if name in supervised}
+    assert list(seeds) == list(supervised)
     # A stage's seed orders its rows: with one seed for all, each stage would first train on the
     # rows the one before it trained on first.
-    assert len(set(seeds.values())) == len(SUPERVISED)
+    assert len(set(seeds.values())) == len(supervised)
     assert seeds["lm"] == 7  # the recipe's own seed for the first, as for GRPO and evaluation
-    grpo = next(s for s, _ in stages(recipe) if s.name == "grpo")
-    assert seed(grpo.command) == 7
+    assert seed(commands["grpo"]) == 7
