@@ -54,6 +54,10 @@ def validate(config: TrainConfig) -> None:
              ro.temperature)
     _require(_finite(ro.top_p) and 0 < ro.top_p <= 1, "rollout.top-p", "must be in (0, 1]",
              ro.top_p)
+    _require(ro.format_error_advantage is None or (_finite(ro.format_error_advantage)
+             and ro.format_error_advantage > 0), "rollout.format-error-advantage",
+             "must be a positive number (the penalty c: format-error turns get advantage -c)",
+             ro.format_error_advantage)
     _require(ro.turn_selection != "paper" or ro.reward_agent is not None,
              "rollout.reward-agent", "must name the lead when turn-selection is 'paper'",
              ro.reward_agent)

@@ -71,6 +71,11 @@ class RolloutConfig:
     failed lead or an invalid format trains few turns at reward 0; see wideseek_rl/credit.py)."""
     reward_agent: str | None = "lead"
     """Whose reward is the episode score; None sums every agent's."""
+    format_error_advantage: float | None = None
+    """Not the paper's (it has no per-turn credit): when set to c > 0, every turn the env counted
+    as a format error (an unreadable or invalid tool call) is trained with advantage −c instead of
+    its episode's, even when the turn selection dropped it. For small models that write invalid
+    calls; see docs/training.md."""
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,13 @@ def _format_ok(final_info: Mapping[str, Any]) -> bool:
     return bool(final_info.get("parse_ok", True))
 
 
-def assign_credit(episode: Episode, selection: TurnSelection, lead: str = "lead") -> Episode:
-    """The episode with only its trainable turns and the reward they are trained with."""
+def assign_credit(episode: Episode, selection: TurnSelection, lead: str = "lead", *,
+                  keep_format_errors: bool = False) -> Episode:
+    """The episode with only its trainable turns and the reward they are trained with.
+
+    `keep_format_errors`: also keep every turn marked `Turn.format_error` that the rule dropped
+    (for `RolloutConfig.format_error_advantage`, which trains those turns with an advantage of
+    their own); they count as trained turns."""
     total = episode.n_turns
     failed = {a.agent_id: failure_of(a) for a in episode.agents}
     n_failed = sum(f is not None for f in failed.values())
@@ -72,6 +77,20 @@ def assign_credit(episode: Episode, selection: TurnSelection, lead: str = "lead"
                 kept.append(a)
             elif a.agent_id == lead and a.turns:
                 kept.append(replace(a, turns=a.turns[-1:]))
+    if keep_format_errors:
+        kept = _with_format_errors(episode.agents, kept)
     trained = sum(len(a.turns) for a in kept)
     credit = Credit(case, episode.score, n_failed, trained, total - trained)
     return replace(episode, agents=tuple(kept), score=score, credit=credit)
+
+
+def _with_format_errors(agents: tuple[AgentTrace, ...], kept: list[AgentTrace]) -> list[AgentTrace]:
+    """`kept` plus the format-error turns of `agents` it lacks, in the agents' and turns' order."""
+    by_id = {a.agent_id: {id(t) for t in a.turns} for a in kept}
+    out = []
+    for a in agents:
+        have = by_id.get(a.agent_id, set())
+        turns = tuple(t for t in a.turns if id(t) in have or t.format_error)
+        if a.agent_id in by_id or turns:
+            out.append(a if len(turns) == len(a.turns) else replace(a, turns=turns))
+    return out

@@ -81,10 +81,13 @@ def build_sequences(
     *,
     pack: bool = True,
     episode_ids: Sequence[int] | None = None,
+    format_error_advantage: float | None = None,
 ) -> list[TrainSequence]:
     """Training rows for `episodes`. `episode_ids` (default 0, 1, …) identify the episodes in
     the whole batch; agent ids are the agent's position in its episode. Turns without generated
-    tokens are skipped."""
+    tokens are skipped. With `format_error_advantage` = c, a turn marked `format_error` is
+    trained with advantage −c instead of its episode's (in a row of its own advantage: packing
+    stops at a change of advantage)."""
     if len(episodes) != len(advantages):
         raise ValueError(f"{len(episodes)} episodes but {len(advantages)} advantages")
     ids = list(range(len(episodes))) if episode_ids is None else list(episode_ids)
@@ -95,13 +98,17 @@ def build_sequences(
         for a, trace in enumerate(episode.agents):
             turns = [t for t in trace.turns if t.n_generated > 0]
             chunk: list[Turn] = []
+            chunk_adv = adv
             for turn in turns:
-                if chunk and not (pack and _continues(chunk[-1], turn)):
-                    rows.append(_sequence(chunk, adv, e, a))
+                turn_adv = (-format_error_advantage if format_error_advantage is not None
+                            and turn.format_error else adv)
+                if chunk and not (pack and turn_adv == chunk_adv and _continues(chunk[-1], turn)):
+                    rows.append(_sequence(chunk, chunk_adv, e, a))
                     chunk = []
                 chunk.append(turn)
+                chunk_adv = turn_adv
             if chunk:
-                rows.append(_sequence(chunk, adv, e, a))
+                rows.append(_sequence(chunk, chunk_adv, e, a))
     return rows
 
 

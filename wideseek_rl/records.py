@@ -38,6 +38,9 @@ class Turn:
     logprobs: np.ndarray
     finish_reason: str
     """"stop" (an end-of-turn token ended it, and is included) or "length"."""
+    format_error: bool = False
+    """The env counted this turn's action as a format error (its `format_errors` info went up);
+    set by the rollout, used by `RolloutConfig.format_error_advantage`."""
 
     def __post_init__(self) -> None:
         if len(self.completion_ids) != len(self.logprobs):

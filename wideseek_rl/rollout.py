@@ -13,7 +13,9 @@ The driver only uses the ParallelEnv API and the text conventions of DESIGN.md Â
   `end_reason`, "context" for a context overflow) or carry a truthy `failed`.
 
 Which turns are trained, and with which reward, is `wideseek_rl.credit`'s rule (`turn_selection`),
-applied to every finished episode.
+applied to every finished episode. A generated turn after which the env's
+`infos[agent]["format_errors"]` went up is marked `Turn.format_error` (an env without that key
+marks none).
 
 All episodes of a step (every task Ã— G) run side by side; at each env step the agents that need
 an action in every live episode go to the policy in one `act` call, so the engine batches them.
@@ -22,6 +24,7 @@ an action in every live episode go to the policy in one `act` call, so the engin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +33,7 @@ from tqdm.auto import tqdm
 from wideseek_env.policies.base import AgentRequest
 from wideseek_rl.credit import TurnSelection, assign_credit
 from wideseek_rl.policy import LLMPolicy
-from wideseek_rl.records import AgentTrace, Episode
+from wideseek_rl.records import AgentTrace, Episode, Turn
 
 
 def episode_seed(seed: int, step: int, task_index: int, group: int) -> int:
@@ -61,6 +64,8 @@ class _Slot:
         self.obs: dict[str, Any] = {}
         self.infos: dict[str, dict[str, Any]] = {}
         self.roles: dict[str, str] = {}
+        self.format_errors: dict[str, list[bool]] = {}
+        """Per agent, one flag per generated turn: did the env count it as a format error."""
         self.score = 0.0
         self.steps = 0
         self.done = False
@@ -76,6 +81,7 @@ class RolloutRunner:
         *,
         reward_agent: str | None = "lead",
         turn_selection: TurnSelection = "all",
+        keep_format_errors: bool = False,
         max_env_steps: int = 10_000,
         progress: bool = False,
     ):
@@ -85,6 +91,7 @@ class RolloutRunner:
         self.policy = policy
         self.reward_agent = reward_agent
         self.turn_selection = turn_selection
+        self.keep_format_errors = keep_format_errors
         self.max_env_steps = max_env_steps
         self.progress = progress
         self._pool: list[Any] = []
@@ -166,12 +173,16 @@ class RolloutRunner:
                     info={"agent_id": agent},
                 ))
         actions: dict[int, dict[str, Any]] = {}
+        made_turn: dict[int, list[str]] = {}  # agents whose action was a generated turn
         generated = 0
         for req, act in zip(requests, self.policy.act(requests)):
             actions.setdefault(req.key[0], {})[req.key[1]] = act.action
             generated += act.completion_tokens or 0
+            if act.completion_tokens:
+                made_turn.setdefault(req.key[0], []).append(req.key[1])
         for i, acts in actions.items():
             slot = slots[i]
+            before = {a: slot.infos.get(a, {}).get("format_errors") for a in made_turn.get(i, ())}
             obs, rewards, _, _, infos = slot.env.step(acts)
             slot.steps += 1
             if slot.steps > self.max_env_steps:
@@ -181,6 +192,10 @@ class RolloutRunner:
             else:
                 slot.score += float(rewards.get(self.reward_agent, 0.0))
             self._observe(slot, obs, infos)
+            for agent, n in before.items():
+                after = slot.infos.get(agent, {}).get("format_errors")
+                flag = n is not None and after is not None and after > n
+                slot.format_errors.setdefault(agent, []).append(flag)
         return generated
 
     @staticmethod
@@ -200,7 +215,8 @@ class RolloutRunner:
                 indices: Sequence[int]) -> Episode:
         traces = []
         for agent in slot.infos:
-            turns = self.policy.take_turns((i, agent))
+            turns = self._mark_format_errors(
+                self.policy.take_turns((i, agent)), slot.format_errors.get(agent, []), agent)
             failure = agent_failure(slot.infos[agent])
             if turns or failure:
                 traces.append(AgentTrace(agent, slot.roles.get(agent, "agent"), turns, failure))
@@ -215,4 +231,16 @@ class RolloutRunner:
             final_info=final,
             env_steps=slot.steps,
         )
-        return assign_credit(episode, self.turn_selection, lead=self.reward_agent or "lead")
+        return assign_credit(episode, self.turn_selection, lead=self.reward_agent or "lead",
+                             keep_format_errors=self.keep_format_errors)
+
+    @staticmethod
+    def _mark_format_errors(turns: tuple[Turn, ...], flags: Sequence[bool],
+                            agent: str) -> tuple[Turn, ...]:
+        """`turns` with `format_error` set from the env's count, one flag per generated turn."""
+        if not any(flags):
+            return turns
+        if len(flags) != len(turns):
+            raise RuntimeError(f"agent {agent}: {len(turns)} recorded turns but {len(flags)} "
+                               "generated actions; the policy and the rollout disagree")
+        return tuple(replace(t, format_error=f) if f else t for t, f in zip(turns, flags))

@@ -255,6 +255,7 @@ def build_run(config: TrainConfig, env_spec: Any) -> Run:
     show = config.progress and accelerator.is_main_process
     runner = RolloutRunner(lambda: make_env(env_spec, "train", tokenizer, policy), policy,
                            reward_agent=ro.reward_agent, turn_selection=ro.turn_selection,
+                           keep_format_errors=ro.format_error_advantage is not None,
                            progress=show)
     eval_runner = None
     eval_tasks: list[dict[str, Any]] = []

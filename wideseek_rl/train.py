@@ -109,14 +109,21 @@ def train_step(run: Run, step: int, tasks_consumed: int) -> dict[str, float]:
     rows = lay.rows(build_sequences(
         episodes, [by_key[(e.task_index, e.group)] for e in episodes], pack=cfg.optim.pack_turns,
         episode_ids=[e.task_index * ro.group_size + e.group for e in episodes],
+        format_error_advantage=ro.format_error_advantage,
     ))
     t_reward = time.perf_counter() - t1
     run.last_rows = rows
 
     t2 = time.perf_counter()
-    # Every rank decides alike: the advantages were computed over every rank's episodes.
+    # Every rank decides alike: the advantages were computed over every rank's episodes, and
+    # the format-error turns trained at their own advantage are counted over every rank.
+    error_turns = 0
+    if ro.format_error_advantage is not None:
+        mine_errors = sum(t.format_error for e in episodes for a in e.agents for t in a.turns)
+        error_turns = sum(gather_all(acc, [mine_errors if lay.tp_rank == 0 else 0]))
     skip = (cfg.loss.skip_steps_without_signal and adv.groups_with_signal == 0
-            and cfg.loss.kl_coef == 0)
+            and cfg.loss.kl_coef == 0
+            and not (ro.format_error_advantage is not None and error_turns > 0))
     if skip:
         metrics = run.learner.skip_update()
     else:
@@ -133,6 +140,8 @@ def train_step(run: Run, step: int, tasks_consumed: int) -> dict[str, float]:
     metrics.update(rollout_metrics(stats, adv.groups, adv.groups_with_signal))
     metrics.update(credit_metrics(stats))
     metrics["rollout/rows"] = float(sum(gather_all(acc, [len(rows)])))
+    if ro.format_error_advantage is not None:
+        metrics["rollout/format_error_turns_trained"] = float(error_turns)
     metrics["rollout/context_overflows"] = float(run.policy.overflows - overflows)
     metrics["rollout/generate_calls"] = float(getattr(run.engine, "generate_calls", 0) - calls0)
     metrics.update({"time/rollout_s": t_rollout, "time/reward_s": t_reward,

@@ -119,3 +119,72 @@ def test_paper_selection_on_a_real_rollout_drops_a_subagent_out_of_turns(tiny_to
     assert ep.score == pytest.approx(1.0 + 0.1)  # no access call: no access bonus
     assert kept(ep) == {"lead": 2, "sub_0": 1}
     assert ep.credit.case == "ok" and ep.credit.failed_agents == 1 and ep.credit.dropped_turns == 2
+
+
+def test_format_error_turns_are_marked_by_the_rollout_and_kept_when_asked(tiny_tokenizer,
+                                                                          replay_engine):
+    """WideSeekEnv: the lead first writes a call that is not JSON, then delegates two subtasks;
+    sub_0 reports, sub_1 writes a broken call and then searches until its turns run out; the
+    lead answers. The rollout marks exactly the two broken turns; the paper's rule drops sub_1,
+    and `keep_format_errors` brings back its broken turn (and only that one)."""
+    from wideseek_env.env.config import EnvConfig
+    from wideseek_env.env.parallel import WideSeekEnv
+    from wideseek_env.env.toy import toy_backend, toy_tasks
+    from wideseek_rl.engines.base import SamplingParams
+    from wideseek_rl.policy import LLMPolicy
+    from wideseek_rl.rollout import RolloutRunner
+
+    im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+    def ids(text: str) -> list[int]:
+        return [*tiny_tokenizer.encode(text, add_special_tokens=False), im_end]
+
+    broken = ids('<tool_call>{"name": "delegate", "arguments": {"subtasks": ["a"</tool_call>')
+    delegate = ids('<tool_call>{"name": "delegate", "arguments": {"subtasks": ["a", "b"]}}'
+                   '</tool_call>')
+    bad_args = ids('<tool_call>{"name": "access", "arguments": {"queries": ["x"]}}</tool_call>')
+    search = ids('<tool_call>{"name": "search", "arguments": {"queries": ["Amberflow"]}}'
+                 '</tool_call>')
+    table = ids("| River | Length km | Mouth |\n| --- | --- | --- |\n"
+                "| Amberflow | 412 | Gulf of Tessar |\n| Brightwater | 288 | Lake Orun |\n"
+                "| Coldrun | 157 | Amberflow |")
+    config = EnvConfig(width=2, lead_max_turns=4, subagent_max_turns=2, reward="paper")
+    episodes = {}
+    for keep in (False, True):
+        engine = replay_engine([[broken], [delegate], [ids("done"), bad_args], [search], [table]],
+                               stop_ids=[im_end])
+        policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=200),
+                           max_context_tokens=4096)
+        runner = RolloutRunner(lambda: WideSeekEnv(tasks=toy_tasks(), backend=toy_backend(),
+                                                   config=config), policy,
+                               turn_selection="paper", keep_format_errors=keep)
+        (episodes[keep],) = runner.run([{"task_id": "toy-rivers-veloria"}], 1, seed=0)
+    plain, kept_errors = episodes[False], episodes[True]
+    assert kept(plain) == {"lead": 3, "sub_0": 1} and plain.credit.case == "ok"
+    assert [t.format_error for t in plain.agents[0].turns] == [True, False, False]
+    assert kept(kept_errors) == {"lead": 3, "sub_0": 1, "sub_1": 1}
+    (sub_1,) = [a for a in kept_errors.agents if a.agent_id == "sub_1"]
+    assert sub_1.turns[0].format_error and "access" in tiny_tokenizer.decode(
+        sub_1.turns[0].completion_ids)
+    assert kept_errors.credit.trained_turns == 5 and kept_errors.credit.dropped_turns == 1
+    assert kept_errors.score == plain.score
+
+
+def test_format_error_turns_get_their_own_advantage_in_rows_of_their_own():
+    """Three turns of one lead, each prompt extending the last; the middle one is an error."""
+    def lead_turn(start: int, n: int, error: bool = False) -> Turn:
+        return Turn("lead", "lead", np.arange(start, dtype=np.int32),
+                    np.arange(start, start + n, dtype=np.int32), np.full(n, -1.0, np.float32),
+                    "stop", format_error=error)
+
+    ok, bad, last = lead_turn(10, 3), lead_turn(13, 4, error=True), lead_turn(17, 3)
+    ep = episode([AgentTrace("lead", "lead", (ok, bad, last))])
+    # Off: one packed row with the episode's advantage, the error turn included.
+    (row,) = build_sequences([ep], [0.7])
+    assert row.advantage == 0.7 and row.n_generated == 10
+    # On: the error turn is a row of its own at -c, and the others keep 0.7.
+    rows = build_sequences([ep], [0.7], format_error_advantage=0.5)
+    assert [(r.advantage, r.n_generated) for r in rows] == [(0.7, 3), (-0.5, 4), (0.7, 3)]
+    assert sum(r.n_generated for r in rows) == row.n_generated
+    generated = [int(np.flatnonzero(r.generated)[0]) for r in rows]
+    assert generated == [10, 13, 17]  # each row trains exactly its own turn's tokens

@@ -313,3 +313,56 @@ def test_steps_without_signal_move_nothing_when_skipped_and_adams_momentum_moves
     # ... the step without a signal that follows one with a signal moves the weights anyway.
     assert plain_rows[first_quiet]["loss/step_skipped"] == 0.0
     assert moved(plain[first_quiet - 1], plain[first_quiet])
+
+
+def test_format_error_turns_carry_a_signal_that_skipping_keeps(tmp_path: Path):
+    """`rollout.format_error_advantage`: with every reward equal no group has a signal, yet a
+    step whose rollout held a format error still trains (its error turns at -c), while a step
+    without one is skipped under `loss.skip_steps_without_signal`."""
+    base = replace(PRESETS["toy"][1], steps=4, progress=False, torch_threads=1, tensorboard=False,
+                   output_dir=tmp_path)
+    base = replace(base, rollout=replace(base.rollout, tasks_per_step=1, group_size=2,
+                                         format_error_advantage=1.0),
+                   loss=replace(base.loss, skip_steps_without_signal=True))
+
+    class Unpaid:
+        """The keyword game paying nothing (no group ever has a signal), whose per-agent infos
+        report `format_errors` only in every other episode it plays (one per step here)."""
+
+        def __init__(self, env):
+            self.env, self.resets = env, 0
+
+        def __getattr__(self, name):
+            return getattr(self.env, name)
+
+        def reset(self, *args, **kwargs):
+            self.resets += 1
+            return self._strip(*self.env.reset(*args, **kwargs))
+
+        def step(self, actions):
+            obs, rewards, ends, cuts, infos = self.env.step(actions)
+            obs, infos = self._strip(obs, infos)
+            return obs, dict.fromkeys(rewards, 0.0), ends, cuts, infos
+
+        def _strip(self, obs, infos):
+            if self.resets % 2 == 0:
+                infos = {a: {k: v for k, v in i.items() if k != "format_errors"}
+                         for a, i in infos.items()}
+            return obs, infos
+
+    class Spec:
+        def make(self, split, tokenizer=None):
+            return Unpaid(base.env.make(split, tokenizer))
+
+        def task_options(self, split):
+            return base.env.task_options(split)
+
+    train(base, Spec())
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert all(r["rollout/groups_with_signal"] == 0 for r in rows)
+    errors = [r["rollout/format_error_turns_trained"] for r in rows]
+    # Where reported, the count is the env's own (its mean per episode times the episodes).
+    reported = [r.get("env/format_errors", 0.0) * 2 for r in rows]
+    assert errors == [n if step % 2 == 0 else 0.0 for step, n in enumerate(reported)]
+    assert any(errors) and not all(errors), errors  # both kinds of step occur
+    assert [r["loss/step_skipped"] for r in rows] == [float(e == 0) for e in errors]

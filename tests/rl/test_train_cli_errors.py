@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
     (["paper", "--env.config.width", "0"], "EnvConfig.width"),
     (["toy", "--save-every", "-3"], "save-every"),
     (["toy", "--rollout.group-size", "0"], "rollout.group-size"),
+    (["toy", "--rollout.format-error-advantage", "0"], "rollout.format-error-advantage"),
     (["toy", "--loss.dual-clip", "0.5"], "loss.dual-clip"),
     (["toy", "--engine.kind", "vllm", "--engine.vllm-kwargs", "oops"], "engine.vllm-kwargs"),
     (["toy", "--engine.vllm-sleep"], "engine.kind"),
