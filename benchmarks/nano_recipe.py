@@ -152,6 +152,9 @@ class Recipe:
     grpo_skip_without_signal: bool = False
     """No optimiser step in a GRPO step without a reward spread in any group
     (`--loss.skip-steps-without-signal`; off: the reference's rule)."""
+    grpo_format_error_advantage: float | None = None
+    """When set to c: GRPO trains every turn the env counted as a format error at advantage −c
+    (`--rollout.format-error-advantage`; not the paper's, which has no per-turn credit)."""
     grpo_eval_tasks: int = 40
     """Test tasks evaluated every 4 GRPO steps (the learning curve)."""
     eval_widths: tuple[int, ...] = (1, 4, 8)
@@ -291,6 +294,9 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
                                 "--rollout.tasks-per-step", str(r.grpo_tasks),
                                 *(["--loss.skip-steps-without-signal"]
                                   if r.grpo_skip_without_signal else []),
+                                *(["--rollout.format-error-advantage",
+                                   str(r.grpo_format_error_advantage)]
+                                  if r.grpo_format_error_advantage is not None else []),
                                 "--engine.kind", r.engine, *(["--engine.vllm-enforce-eager"]
                                                              if r.engine == "vllm" else []),
                                 *grpo_extra]),

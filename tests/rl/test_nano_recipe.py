@@ -34,7 +34,8 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
          # stages and SFT again.
          "--isolate-spaces", "--rename-entities", "0.5", "--copy-until", "0.99",
          "--first-reply-steps", "5", "--first-reply-system-steps", "5", "--resft-steps", "5",
-         "--answer-steps", "5", "--answer-weight", "3", "--grpo-skip-without-signal"],
+         "--answer-steps", "5", "--answer-weight", "3", "--grpo-skip-without-signal",
+         "--grpo-format-error-advantage", "0.5"],
         cwd=REPO, capture_output=True, text=True, timeout=900,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -74,6 +75,7 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     assert [c["seed"] for c in (lm, sft, first, first_sys, resft, answers)] == [0, 1, 2, 3, 4, 5]
     assert grpo["stage"] == "grpo" and grpo["model"]["path"] == str(out / "answers" / "final")
     assert grpo["loss"]["skip_steps_without_signal"]
+    assert grpo["rollout"]["format_error_advantage"] == 0.5
     assert grpo["rollout"]["turn_selection"] == "paper" and grpo["env"]["config"]["reward"] == "paper"
     for name, model in (("sft", out / "answers" / "final"), ("grpo", out / "grpo" / "final")):
         for w in (1, 2):
@@ -143,3 +145,17 @@ def test_each_supervised_stage_reads_its_own_row_stream(load_benchmark):
     assert len(set(seeds.values())) == len(supervised)
     assert seeds["lm"] == 7  # the recipe's own seed for the first, as for GRPO and evaluation
     assert seed(commands["grpo"]) == 7
+
+
+def test_grpo_has_no_format_error_credit_unless_asked(load_benchmark):
+    """The recipe's GRPO is the paper's by default; `--grpo-format-error-advantage` adds it."""
+    recipe_module = load_benchmark("nano_recipe")
+
+    def grpo(**options) -> list[str]:
+        recipe = recipe_module.Recipe(out=Path("/nonexistent"), **options)
+        return next(s.command for s, _ in recipe_module.stages(recipe) if s.name == "grpo")
+
+    assert "--rollout.format-error-advantage" not in grpo()
+    command = grpo(grpo_format_error_advantage=1.0)
+    flag = command.index("--rollout.format-error-advantage")
+    assert command[flag + 1] == "1.0"
