@@ -18,6 +18,8 @@ import inspect
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import numpy as np
+
 from wideseek_env.env.config import EnvConfig
 
 
@@ -131,6 +133,11 @@ class WideSeekEnvSpec:
     """Environment variable holding the reader's bearer token."""
     config: EnvConfig = field(default_factory=EnvConfig)
     """Budgets and switches of the env (width, turns, context, tools, reward)."""
+    train_widths: tuple[int, ...] = ()
+    """Train at several widths: each training task plays at one of these (the same one every
+    time it is drawn; the widths take turns over a permutation of the tasks seeded by `seed`, so
+    each gets an equal share), in a `WidthMixEnv`. Evaluation stays at `config.width`. Empty:
+    every task at `config.width`."""
     token_counter: Literal["tokenizer", "approx"] = "tokenizer"
     """Count context tokens exactly as the engine sees them (the policy's chat template and
     tokenizer), or with the env's fast estimate."""
@@ -145,6 +152,13 @@ class WideSeekEnvSpec:
         for kind in ("judge", "reader"):
             if (getattr(self, f"{kind}_url") is None) != (getattr(self, f"{kind}_model") is None):
                 raise ValueError(f"env.{kind}-url and env.{kind}-model go together")
+        if len(set(self.train_widths)) != len(self.train_widths) or any(
+                isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.train_widths):
+            raise ValueError(f"env.train-widths must be distinct integers >= 1, got "
+                             f"{list(self.train_widths)}")
+        if self.train_widths and "delegate" not in self.config.lead_tools:
+            raise ValueError("env.train-widths needs a lead that delegates (the width is the "
+                             "number of subtasks per delegate call)")
         if self.reader_url is not None and self.config.interface != "paper":
             raise ValueError("env.reader-url needs env.config.interface paper (only the paper's "
                              "access calls say what to extract from a page)")
@@ -168,10 +182,19 @@ class WideSeekEnvSpec:
         config = self.config
         if max_context_tokens is not None:
             config = replace(config, max_context_tokens=max_context_tokens)
-        return WideSeekEnv(tasks=_spec_tasks(self, split), backend=self._backend(), config=config,
-                           token_counter=counter,
-                           context_counter=context_counter if self.token_counter == "tokenizer"
-                           else None, judge=_judge(self), reader=_reader(self))
+
+        def make(width: int) -> Any:
+            return WideSeekEnv(tasks=_spec_tasks(self, split), backend=self._backend(),
+                               config=replace(config, width=width), token_counter=counter,
+                               context_counter=context_counter
+                               if self.token_counter == "tokenizer" else None,
+                               judge=_judge(self), reader=_reader(self))
+
+        if split == "train" and self.train_widths:
+            from wideseek_env.env.width_mix import WidthMixEnv
+
+            return WidthMixEnv(self.train_widths, make)
+        return make(config.width)
 
     def task_options(self, split: str) -> list[dict[str, Any]]:
         tasks = _spec_tasks(self, split)
@@ -179,7 +202,12 @@ class WideSeekEnvSpec:
             from wideseek_env.taskfiles import mix_tasks, split_by_kind
 
             tasks = tuple(mix_tasks(*split_by_kind(list(tasks)), self.depth_share, self.seed))
-        return [{"task_id": t.instance_id} for t in tasks]
+        options = [{"task_id": t.instance_id} for t in tasks]
+        if split == "train" and self.train_widths:
+            order = np.random.default_rng([self.seed, 7]).permutation(len(options))
+            for rank, i in enumerate(order):
+                options[i]["width"] = self.train_widths[rank % len(self.train_widths)]
+        return options
 
     def _backend(self) -> Any:
         if self.search_url:

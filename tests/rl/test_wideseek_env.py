@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from wideseek_env.env.config import EnvConfig
 from wideseek_env.env.parallel import WideSeekEnv
 from wideseek_env.env.toy import toy_backend, toy_tasks
+from wideseek_env.policies.base import AgentRequest
 from wideseek_rl.engines.base import SamplingParams
 from wideseek_rl.envs import WideSeekEnvSpec
 from wideseek_rl.learner import build_sequences
@@ -192,3 +194,67 @@ def test_a_hybrid_spec_mixes_tasks_by_the_configured_share(tmp_path, tiny_tokeni
     assert len(evals) == len(spec.make("eval", tiny_tokenizer).tasks)
     with pytest.raises(ValueError, match="task-set hybrid"):
         WideSeekEnvSpec(world=str(world), depth_share=0.5)
+
+
+def test_train_widths_play_each_training_task_at_its_own_width(tmp_path, tiny_tokenizer,
+                                                               replay_engine):
+    """`env.train_widths`: the training tasks are shared out evenly and for good between the
+    widths; an episode plays by its width's rules (prompt, schema, delegate limit) and reports
+    it; evaluation keeps `config.width`."""
+    from wideseek_env.env.width_mix import WidthMixEnv
+    from wideseek_env.worlds import build_small_world
+
+    world = build_small_world(tmp_path / "world")
+    spec = WideSeekEnvSpec(world=str(world), config=CONFIG, train_widths=(1, 3))
+    train = spec.task_options("train")
+    widths = [t["width"] for t in train]
+    assert sorted(set(widths)) == [1, 3] and abs(widths.count(1) - widths.count(3)) <= 1
+    assert spec.task_options("train") == train  # the same width every time a task is drawn
+    assert all("width" not in t for t in spec.task_options("eval"))
+    assert widths != [t["width"] for t in replace(spec, seed=1).task_options("train")]
+    assert not isinstance(spec.make("eval", tiny_tokenizer), WidthMixEnv)
+
+    im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    two = [*tiny_tokenizer.encode('<tool_call>{"name": "delegate", "arguments": {"subtasks": '
+                                  '["a", "b"]}}</tool_call>', add_special_tokens=False), im_end]
+    seen = {}
+    for width in (1, 3):
+        options = next(t for t in train if t["width"] == width)
+        engine = replay_engine([[two]], stop_ids=[im_end])
+        policy = LLMPolicy(engine, tiny_tokenizer, SamplingParams(max_new_tokens=64),
+                           max_context_tokens=4096)
+        env = spec.make("train", tiny_tokenizer)
+        assert isinstance(env, WidthMixEnv)
+        obs, infos = env.reset(seed=0, options=options)
+        assert infos["lead"]["width"] == width
+        assert f"up to {width} subagents" in obs["lead"][0]["content"]
+        (act,) = policy.act([AgentRequest(("e", "lead"), "lead", obs["lead"], ())])
+        obs, _, _, _, infos = env.step({"lead": act.action})
+        seen[width] = (infos["lead"]["format_errors"], sorted(env.agents))
+    # Two subtasks: refused at width 1 (a format error, no subagent), run at width 3.
+    assert seen == {1: (1, ["lead"]), 3: (0, ["lead", "sub_0", "sub_1"])}
+
+    env = spec.make("train", tiny_tokenizer)
+    with pytest.raises(ValueError, match=r'options\["width"\] must name one of the widths \[1, 3\]'):
+        env.reset(seed=0, options={"task_id": train[0]["task_id"]})
+    with pytest.raises(ValueError, match=r'options\["width"\]=2 is not one of the widths'):
+        env.reset(seed=0, options={**train[0], "width": 2})
+    for bad in ((0,), (2, 2)):
+        with pytest.raises(ValueError, match="env.train-widths must be distinct integers >= 1"):
+            WideSeekEnvSpec(world=str(world), config=CONFIG, train_widths=bad)
+
+
+def test_a_rollout_over_mixed_widths_keeps_each_group_at_one_width(tiny_engine, tiny_tokenizer,
+                                                                    tmp_path):
+    from wideseek_env.worlds import build_small_world
+
+    world = build_small_world(tmp_path / "world")
+    spec = WideSeekEnvSpec(world=str(world), config=CONFIG, train_widths=(1, 2))
+    train = spec.task_options("train")
+    tasks = [next(t for t in train if t["width"] == w) for w in (1, 2)]
+    policy = LLMPolicy(tiny_engine, tiny_tokenizer, SamplingParams(max_new_tokens=8),
+                       max_context_tokens=4096)
+    policy.set_seed(0)
+    episodes = RolloutRunner(lambda: spec.make("train", tiny_tokenizer), policy).run(
+        tasks, group_size=3, seed=0)
+    assert [e.final_info["width"] for e in episodes] == [1, 1, 1, 2, 2, 2]
