@@ -240,7 +240,7 @@ def test_train_widths_play_each_training_task_at_its_own_width(tmp_path, tiny_to
     with pytest.raises(ValueError, match=r'options\["width"\]=2 is not one of the widths'):
         env.reset(seed=0, options={**train[0], "width": 2})
     for bad in ((0,), (2, 2)):
-        with pytest.raises(ValueError, match="env.train-widths must be distinct integers >= 1"):
+        with pytest.raises(ValueError, match=r"env\.train-widths must be distinct integers >= 1"):
             WideSeekEnvSpec(world=str(world), config=CONFIG, train_widths=bad)
 
 
