@@ -37,7 +37,7 @@ def test_what_is_not_a_checkpoint_is_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "model.safetensors: not found" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
-    with pytest.raises(FileNotFoundError, match="config.json: not found"):
-        (tmp_path / "a" / "b" / "ck").mkdir(parents=True)
-        (tmp_path / "a" / "b" / "ck" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "a" / "b" / "ck").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "ck" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"config\.json: not found"):
         export_checkpoint(tmp_path / "a" / "b" / "ck", tmp_path / "out")
