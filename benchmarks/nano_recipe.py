@@ -152,6 +152,9 @@ class Recipe:
     grpo_skip_without_signal: bool = False
     """No optimiser step in a GRPO step without a reward spread in any group
     (`--loss.skip-steps-without-signal`; off: the reference's rule)."""
+    grpo_train_widths: tuple[int, ...] = ()
+    """Train GRPO at several widths (`--env.train-widths`: each task at one of them, evaluated
+    at `grpo_width`); empty: every task at `grpo_width`."""
     grpo_format_error_advantage: float | None = None
     """When set to c: GRPO trains every turn the env counted as a format error at advantage −c
     (`--rollout.format-error-advantage`; not the paper's, which has no per-turn credit)."""
@@ -294,6 +297,8 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
                                 "--rollout.tasks-per-step", str(r.grpo_tasks),
                                 *(["--loss.skip-steps-without-signal"]
                                   if r.grpo_skip_without_signal else []),
+                                *(["--env.train-widths", *map(str, r.grpo_train_widths)]
+                                  if r.grpo_train_widths else []),
                                 *(["--rollout.format-error-advantage",
                                    str(r.grpo_format_error_advantage)]
                                   if r.grpo_format_error_advantage is not None else []),

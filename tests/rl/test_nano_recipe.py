@@ -147,8 +147,9 @@ def test_each_supervised_stage_reads_its_own_row_stream(load_benchmark):
     assert seed(commands["grpo"]) == 7
 
 
-def test_grpo_has_no_format_error_credit_unless_asked(load_benchmark):
-    """The recipe's GRPO is the paper's by default; `--grpo-format-error-advantage` adds it."""
+def test_grpo_has_no_format_error_credit_or_mixed_widths_unless_asked(load_benchmark):
+    """The recipe's GRPO is the paper's at one width by default; `--grpo-format-error-advantage`
+    and `--grpo-train-widths` add the per-turn credit and the mixed widths."""
     recipe_module = load_benchmark("nano_recipe")
 
     def grpo(**options) -> list[str]:
@@ -156,6 +157,9 @@ def test_grpo_has_no_format_error_credit_unless_asked(load_benchmark):
         return next(s.command for s, _ in recipe_module.stages(recipe) if s.name == "grpo")
 
     assert "--rollout.format-error-advantage" not in grpo()
-    command = grpo(grpo_format_error_advantage=1.0)
+    assert "--env.train-widths" not in grpo()
+    command = grpo(grpo_format_error_advantage=1.0, grpo_train_widths=(1, 4))
     flag = command.index("--rollout.format-error-advantage")
     assert command[flag + 1] == "1.0"
+    flag = command.index("--env.train-widths")
+    assert command[flag + 1 : flag + 3] == ["1", "4"]
