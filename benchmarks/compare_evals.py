@@ -1,0 +1,198 @@
+"""Compare models evaluated on the same tasks: item F1 by width, paired differences, format errors.
+
+Each run is an evaluation folder of `python -m wideseek_rl.evaluate --out DIR` (one `wN/`
+folder of `episodes.jsonl` per width). For every run and width the report gives item F1 with
+its 95 % CI, the share of turns that were format errors and the subagents used per episode;
+then, paired by task (the same tasks, else an error naming run and width), each run minus the
+baseline at every width, and each run's widest width minus its narrowest (does width pay?).
+A plot shows item F1 against width per run.
+
+Results: ``benchmarks/results/compare_<label>.{json,md,png}``.
+
+Usage::
+
+    python benchmarks/compare_evals.py runs/ev_sft runs/ev_grpo --names sft grpo \\
+        --label nano_grpo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % normal confidence interval (1.96 standard errors)."""
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    mean = sum(values) / n
+    if n == 1:
+        return mean, float("nan")
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, 1.96 * math.sqrt(var / n)
+
+
+def read_episodes(path: Path) -> list[dict[str, Any]]:
+    f = path / "episodes.jsonl"
+    if not f.exists():
+        raise FileNotFoundError(f"{f}: not found")
+    out = []
+    for n, line in enumerate(f.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{f}, line {n}: not JSON ({err.msg})") from None
+    return out
+
+
+def load_run(path: Path) -> dict[int, list[dict[str, Any]]]:
+    """Width → episodes of an evaluation folder (its `wN/` subfolders)."""
+    widths = sorted(int(p.name[1:]) for p in path.glob("w*") if p.name[1:].isdigit())
+    if not widths:
+        raise FileNotFoundError(f"{path}: no wN/ folders (is it `python -m "
+                                "wideseek_rl.evaluate --out` output?)")
+    return {w: read_episodes(path / f"w{w}") for w in widths}
+
+
+def _f1(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    return {r["task_id"]: float((r.get("metrics") or {}).get("item_f1") or 0.0) for r in records}
+
+
+def paired(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]],
+           what: str) -> tuple[float, float]:
+    """Mean and 95 % CI of item F1 of b minus a, task by task (the task sets must match)."""
+    fa, fb = _f1(a), _f1(b)
+    if fa.keys() != fb.keys() or len(fa) != len(a) or len(fb) != len(b):
+        raise ValueError(f"{what}: the two sides do not hold the same tasks once each "
+                         f"({len(fa.keys() & fb.keys())} shared of {len(a)} and {len(b)})")
+    return mean_ci([fb[t] - fa[t] for t in fa])
+
+
+def summary(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    f1, ci = mean_ci(list(_f1(records).values()))
+    turns = errors = subagents = 0
+    for r in records:
+        for a in r.get("agents") or []:
+            turns += int(a.get("turns") or 0)
+            errors += int(a.get("format_errors") or 0)
+            subagents += a.get("role") == "subagent"
+    return {"episodes": len(records), "item_f1": f1, "item_f1_ci95": ci,
+            "format_error_rate": errors / turns if turns else float("nan"),
+            "subagents_per_episode": subagents / len(records) if records else float("nan")}
+
+
+def compare(runs: Mapping[str, Mapping[int, list[dict[str, Any]]]],
+            baseline: str) -> dict[str, Any]:
+    if baseline not in runs:
+        raise ValueError(f"baseline {baseline!r} is not one of the runs {list(runs)}")
+    out: dict[str, Any] = {"baseline": baseline, "runs": {}}
+    for name, by_width in runs.items():
+        widths = sorted(by_width)
+        row: dict[str, Any] = {"widths": {w: summary(by_width[w]) for w in widths}}
+        if name != baseline:
+            row["minus_baseline"] = {
+                w: paired(runs[baseline][w], by_width[w], f"{name} − {baseline}, width {w}")
+                for w in widths if w in runs[baseline]}
+        if len(widths) > 1:
+            row["widest_minus_narrowest"] = paired(by_width[widths[0]], by_width[widths[-1]],
+                                                   f"{name}, width {widths[-1]} − {widths[0]}")
+        out["runs"][name] = row
+    return out
+
+
+def _pm(x: Sequence[float]) -> str:
+    return f"{x[0]:+.4f} ± {x[1]:.4f}"
+
+
+def markdown(d: Mapping[str, Any]) -> str:
+    runs, base = d["runs"], d["baseline"]
+    widths = sorted({w for r in runs.values() for w in r["widths"]})
+    lines = ["# Evaluations compared on the same tasks", "",
+             "Item F1 (95 % CI) · format errors (share of turns) · subagents per episode", "",
+             "| run | " + " | ".join(f"width {w}" for w in widths) + " |",
+             "|---|" + "---|" * len(widths)]
+    for name, r in runs.items():
+        cells = []
+        for w in widths:
+            s = r["widths"].get(w)
+            cells.append("–" if s is None else
+                         f"{s['item_f1']:.4f} ± {s['item_f1_ci95']:.4f} · "
+                         f"{100 * s['format_error_rate']:.1f} % · {s['subagents_per_episode']:.2f}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines += ["", f"Paired by task: each run minus `{base}`, and its widest width minus its "
+              "narrowest.", "",
+              "| run | " + " | ".join(f"− {base}, width {w}" for w in widths)
+              + " | widest − narrowest |", "|---|" + "---|" * (len(widths) + 1)]
+    for name, r in runs.items():
+        diff = r.get("minus_baseline") or {}
+        cells = [_pm(diff[w]) if w in diff else "–" for w in widths]
+        span = r.get("widest_minus_narrowest")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {_pm(span) if span else '–'} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(d: Mapping[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    for name, r in d["runs"].items():
+        ws = sorted(r["widths"])
+        ax[0].errorbar(ws, [r["widths"][w]["item_f1"] for w in ws],
+                       yerr=[r["widths"][w]["item_f1_ci95"] for w in ws], marker="o", capsize=3,
+                       label=name)
+        ax[1].plot(ws, [100 * r["widths"][w]["format_error_rate"] for w in ws], marker="o",
+                   label=name)
+    ax[0].set(title="Test item F1 by width (95 % CI)", xlabel="width", xscale="log")
+    ax[1].set(title="Format errors (% of turns)", xlabel="width", xscale="log")
+    ax[1].axhline(10, color="grey", linestyle=":", linewidth=1)
+    ax[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="evaluation folders (with wN/ inside)")
+    ap.add_argument("--names", nargs="+", help="a name per run (default: the folders' names)")
+    ap.add_argument("--baseline", help="the run the others are compared with (default: first)")
+    ap.add_argument("--label", required=True, help="results file name: compare_<label>")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--no-plot", action="store_true")
+    args = ap.parse_args(argv)
+    names = args.names or [p.name for p in args.runs]
+    if len(names) != len(args.runs) or len(set(names)) != len(names):
+        ap.error(f"give one distinct name per run ({len(args.runs)} runs, names {names})")
+    try:
+        d = compare({n: load_run(p) for n, p in zip(names, args.runs)},
+                    args.baseline or names[0])
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    d["paths"] = {n: str(p) for n, p in zip(names, args.runs)}
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / f"compare_{args.label}"
+    out.with_suffix(".json").write_text(json.dumps(d, indent=1))
+    md = markdown(d)
+    if not args.no_plot:
+        plot(d, out.with_suffix(".png"))
+        md += f"\n![item F1 and format errors by width]({out.with_suffix('.png').name})\n"
+    out.with_suffix(".md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
