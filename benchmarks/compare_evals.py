@@ -19,39 +19,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wideseek_env.trace import read_traces
+from wideseek_rl.evaluate import mean_ci
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def mean_ci(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % normal confidence interval (1.96 standard errors)."""
-    n = len(values)
-    if n == 0:
-        return float("nan"), float("nan")
-    mean = sum(values) / n
-    if n == 1:
-        return mean, float("nan")
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, 1.96 * math.sqrt(var / n)
 
 
 def read_episodes(path: Path) -> list[dict[str, Any]]:
     f = path / "episodes.jsonl"
     if not f.exists():
         raise FileNotFoundError(f"{f}: not found")
-    out = []
-    for n, line in enumerate(f.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{f}, line {n}: not JSON ({err.msg})") from None
-    return out
+    return read_traces(f)
 
 
 def load_run(path: Path) -> dict[int, list[dict[str, Any]]]:

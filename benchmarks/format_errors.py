@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from wideseek_env.trace import read_traces
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ROLES = ("lead", "subagent")
 NO_MESSAGE = "counted without a message"
@@ -89,14 +91,7 @@ def read_run(path: Path) -> list[dict[str, Any]]:
     f = path / "episodes.jsonl" if path.is_dir() else path
     if not f.exists():
         raise FileNotFoundError(f"{path}: no episodes.jsonl")
-    out = []
-    for n, line in enumerate(f.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{f}, line {n}: not JSON ({err.msg})") from None
-    return out
+    return read_traces(f)
 
 
 def _pct(x: float | None) -> str:
