@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from wideseek_env.trace import read_traces
-from wideseek_rl.evaluate import mean_ci
+from wideseek_rl.evaluate import episode_table, mean_ci
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -60,19 +60,6 @@ def paired(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]],
     return mean_ci([fb[t] - fa[t] for t in fa])
 
 
-def summary(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    f1, ci = mean_ci(list(_f1(records).values()))
-    turns = errors = subagents = 0
-    for r in records:
-        for a in r.get("agents") or []:
-            turns += int(a.get("turns") or 0)
-            errors += int(a.get("format_errors") or 0)
-            subagents += a.get("role") == "subagent"
-    return {"episodes": len(records), "item_f1": f1, "item_f1_ci95": ci,
-            "format_error_rate": errors / turns if turns else float("nan"),
-            "subagents_per_episode": subagents / len(records) if records else float("nan")}
-
-
 def compare(runs: Mapping[str, Mapping[int, list[dict[str, Any]]]],
             baseline: str) -> dict[str, Any]:
     if baseline not in runs:
@@ -80,7 +67,7 @@ def compare(runs: Mapping[str, Mapping[int, list[dict[str, Any]]]],
     out: dict[str, Any] = {"baseline": baseline, "runs": {}}
     for name, by_width in runs.items():
         widths = sorted(by_width)
-        row: dict[str, Any] = {"widths": {w: summary(by_width[w]) for w in widths}}
+        row: dict[str, Any] = {"widths": {w: episode_table(by_width[w]) for w in widths}}
         if name != baseline:
             row["minus_baseline"] = {
                 w: paired(runs[baseline][w], by_width[w], f"{name} − {baseline}, width {w}")
@@ -109,7 +96,7 @@ def markdown(d: Mapping[str, Any]) -> str:
             s = r["widths"].get(w)
             cells.append("–" if s is None else
                          f"{s['item_f1']:.4f} ± {s['item_f1_ci95']:.4f} · "
-                         f"{100 * s['format_error_rate']:.1f} % · {s['subagents_per_episode']:.2f}")
+                         f"{100 * s['format_error_rate']:.1f} % · {s['subagents_used']:.2f}")
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines += ["", f"Paired by task: each run minus `{base}`, and its widest width minus its "
               "narrowest.", "",
