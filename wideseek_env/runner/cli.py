@@ -74,7 +74,13 @@ def add_policy_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scripted / random policy")
     g.add_argument("--entities-per-subtask", type=int, default=2,
                    help="scripted lead: entities per subagent (default 2)")
-    g.add_argument("--policy-seed", type=int, default=0, help="random policy: seed (default 0)")
+    g.add_argument("--policy-seed", type=int, default=0,
+                   help="random policy and --mistakes: seed (default 0)")
+    p.add_argument("--mistakes", type=float, default=0.0, metavar="RATE",
+                   help="turn this share of the policy's tool calls into deliberate mistakes "
+                        "(broken JSON, a wrong argument, two calls, too many subtasks) that it "
+                        "recovers from on its next turn, never on an agent's last turn: traces "
+                        "that teach a model to recover (docs/training.md; default 0)")
     o = p.add_argument_group("openai policy (any OpenAI-compatible /v1/chat/completions server)")
     o.add_argument("--base-url", action="append", default=None,
                    help="server root such as http://host:8000/v1; repeat (or comma-separate) to "
@@ -201,7 +207,21 @@ def _api_key(env_name: str | None) -> str | None:
 
 
 def build_policy(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """The policy and the settings that identify it (recorded in run.json; no URLs or keys)."""
+    """The policy and the settings that identify it (recorded in run.json; no URLs or keys),
+    with `--mistakes` wrapped around it."""
+    rate = getattr(args, "mistakes", 0.0)
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"--mistakes must be a share in [0, 1], got {rate}")
+    policy, info = _build_policy(args)
+    if rate > 0:
+        from wideseek_env.policies.mistakes import MistakesPolicy
+
+        policy = MistakesPolicy(policy, rate, seed=args.policy_seed)
+        info = {**info, "mistakes": rate, "mistakes_seed": args.policy_seed}
+    return policy, info
+
+
+def _build_policy(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     if args.policy != "openai":
         given = [flag for flag, value in (("--base-url", args.base_url), ("--model", args.model),
                                           ("--extra-body", args.extra_body)) if value]
