@@ -112,6 +112,8 @@ def validate(config: TrainConfig) -> None:
                  "episodes.jsonl file with --stage sft", sft.traces)
         _require(_finite(sft.min_score), "sft.min-score", "must be a number", sft.min_score)
         _require(sft.rows_per_step >= 1, "sft.rows-per-step", "must be >= 1", sft.rows_per_step)
+        _require(sft.max_format_errors is None or sft.max_format_errors >= 0,
+                 "sft.max-format-errors", "must be >= 0 or None", sft.max_format_errors)
         _require(sft.max_episodes is None or sft.max_episodes >= 1, "sft.max-episodes",
                  "must be >= 1 or None", sft.max_episodes)
         _require(sft.epochs is None or (_finite(sft.epochs) and sft.epochs > 0), "sft.epochs",

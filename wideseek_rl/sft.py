@@ -36,7 +36,7 @@ import random
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -60,16 +60,34 @@ def episode_score(record: Mapping[str, Any], field: str) -> float:
     return float(record.get("metrics", {}).get(field) or 0.0)
 
 
+def episode_format_errors(record: Mapping[str, Any], where: str) -> int:
+    """The format errors the env counted over all agents of a trace record; `where` (file and
+    line) names the record when an agent has no `format_errors` count."""
+    total = 0
+    for i, agent in enumerate(record.get("agents") or ()):
+        n = agent.get("format_errors")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"{where}: agents[{i}].format_errors must be a count (an int >= 0) "
+                             f"to filter by sft.max_format_errors, got {n!r}")
+        total += n
+    return total
+
+
 def load_records(traces: Sequence[str], *, min_score: float, score_field: str,
-                 max_episodes: int | None = None) -> tuple[list[dict[str, Any]], int]:
-    """The records of `traces` whose score is at least `min_score` (at most `max_episodes`,
-    in file order), and how many records were read."""
+                 max_episodes: int | None = None,
+                 max_format_errors: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The records of `traces` whose score is at least `min_score` and whose agents made at most
+    `max_format_errors` format errors in all (None: any number), at most `max_episodes` of them
+    in file order, and how many records were read."""
     if score_field not in SCORE_FIELDS:
         raise ValueError(f"sft.score_field must be one of {SCORE_FIELDS}, got {score_field!r}")
     kept, read = [], 0
     for f in trace_files(traces):
-        for record in iter_traces(f):
+        for n, record in enumerate(iter_traces(f), 1):
             read += 1
+            if max_format_errors is not None and episode_format_errors(
+                    record, f"{f}: episode {n}") > max_format_errors:
+                continue
             if episode_score(record, score_field) >= min_score:
                 kept.append(record)
                 if max_episodes is not None and len(kept) >= max_episodes:
@@ -185,7 +203,10 @@ def cut_record(record: Mapping[str, Any], *, drop_system: bool = False,
                 break
             messages.append(m)
             replies += m.get("role") == "assistant"
-        agents.append(dict(agent, messages=messages))
+        # which kept replies the env could not use, read off the whole agent (the cut loses
+        # the error message after the last kept reply, and how the agent ended)
+        bad = sorted(k for k in error_replies(agent) if k < replies)
+        agents.append(dict(agent, messages=messages, error_replies=bad))
     return dict(record, agents=agents)
 
 
@@ -219,18 +240,41 @@ class TraceSet:
     trained_tokens: int
     renamed: int = 0
     """Episodes whose entities were renamed (`sft.rename_entities`)."""
+    error_replies: int = 0
+    """Replies left untrained because the env could not use them (`sft.skip_error_replies`)."""
 
     def summary(self) -> dict[str, float]:
         return {f"sft/{k}": float(getattr(self, k)) for k in (
             "episodes_read", "episodes_kept", "agents", "turns", "dropped_turns", "tokens",
-            "trained_tokens", "renamed")} | {"sft/rows": float(len(self.rows))}
+            "trained_tokens", "renamed", "error_replies")} | {"sft/rows": float(len(self.rows))}
+
+
+def error_replies(agent: Mapping[str, Any]) -> set[int]:
+    """Which replies of a trace's agent (0-based, among its assistant messages) the env could
+    not use: a reply it answered with an `error` message (a format error), and the last reply
+    when it was a call made on the agent's last turn (`end_reason` "turns": never run) or a
+    format error that ended the agent without a message (more `format_errors` than error
+    messages: a broken call on the last turn, or the paper's rule that a broken call ends it)."""
+    if "error_replies" in agent:  # set by `cut_record` from the agent before the cut
+        return set(agent["error_replies"])
+    messages = agent.get("messages") or []
+    replies = [i for i, m in enumerate(messages) if m.get("role") == "assistant"]
+    bad = {k for k, i in enumerate(replies) if i + 1 < len(messages)
+           and messages[i + 1].get("role") == "tool" and messages[i + 1].get("name") == "error"}
+    unanswered = int(agent.get("format_errors") or 0) > len(bad)
+    if replies and (agent.get("end_reason") == "turns" or unanswered):
+        bad.add(len(replies) - 1)
+    return bad
 
 
 def trace_rows(records: Sequence[Mapping[str, Any]], tokenizer: Any, *, max_context_tokens: int,
                chat_template: str | None = None, tools: Mapping[str, Sequence[Any]] | None = None,
-               pack: bool = True, episodes_read: int | None = None) -> TraceSet:
+               pack: bool = True, episodes_read: int | None = None,
+               skip_error_replies: bool = False) -> TraceSet:
     """Training rows of every agent of `records` (see the module doc). `tools` maps a role to the
-    tool schemas its chat template shows (none: the tools are in the system prompts)."""
+    tool schemas its chat template shows (none: the tools are in the system prompts). With
+    `skip_error_replies`, the replies the env could not use (`error_replies`) stay in the rows
+    that follow them as context, and no row trains on them."""
     stop = tokenizer.convert_tokens_to_ids(tokenizer.eos_token) if tokenizer.eos_token else None
     if stop is None:
         raise ValueError("the tokenizer has no end-of-turn (eos) token to end each reply with")
@@ -238,7 +282,7 @@ def trace_rows(records: Sequence[Mapping[str, Any]], tokenizer: Any, *, max_cont
     policy = LLMPolicy(engine, tokenizer, SamplingParams(max_new_tokens=max_context_tokens),
                        max_context_tokens=max_context_tokens, chat_template=chat_template)
     episodes: list[Episode] = []
-    n_agents = n_turns = dropped = 0
+    n_agents = n_turns = dropped = n_error = 0
     for e, record in enumerate(records):
         traces = []
         for agent in record.get("agents", []):
@@ -258,17 +302,25 @@ def trace_rows(records: Sequence[Mapping[str, Any]], tokenizer: Any, *, max_cont
                 policy.act([AgentRequest(key=key, role=role, messages=messages[:i],
                                          tools=role_tools, info={"agent_id": agent.get("id")})])
             turns = policy.take_turns(key)
+            if skip_error_replies and (bad := error_replies(agent) & set(range(len(turns)))):
+                turns = [replace(t, format_error=k in bad) for k, t in enumerate(turns)]
+                n_error += len(bad)
             if turns:
                 n_agents += 1
                 n_turns += len(turns)
                 traces.append(AgentTrace(str(agent.get("id")), role, turns))
         episodes.append(Episode(str(record.get("task_id")), e, int(record.get("repeat", 0)),
                                 int(record.get("seed", 0)), 1.0, tuple(traces)))
+    # A marked reply gets a row of its own (advantage -0.0 where the others have 1.0), which
+    # is left out; the reply after it starts a new row with the marked one in its context.
     rows = build_sequences(episodes, [1.0] * len(episodes), pack=pack,
-                           episode_ids=list(range(len(episodes))))
+                           episode_ids=list(range(len(episodes))),
+                           format_error_advantage=0.0 if skip_error_replies else None)
+    rows = [r for r in rows if r.advantage == 1.0]
     return TraceSet(tuple(rows), len(records) if episodes_read is None else episodes_read,
                     len(records), n_agents, n_turns, dropped,
-                    sum(len(r.input_ids) for r in rows), sum(r.n_generated for r in rows))
+                    sum(len(r.input_ids) for r in rows), sum(r.n_generated for r in rows),
+                    error_replies=n_error)
 
 
 def tool_schemas_of_run(run_info: Mapping[str, Any]) -> dict[str, list[Any]] | None:
@@ -407,7 +459,8 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
     pieces = name_pieces(tokenizer) if sft.rename_entities > 0 else []
     for f in trace_files(sft.traces):
         records, read = load_records([str(f)], min_score=sft.min_score,
-                                     score_field=sft.score_field, max_episodes=budget)
+                                     score_field=sft.score_field, max_episodes=budget,
+                                     max_format_errors=sft.max_format_errors)
         read_total += read
         if sft.drop_system or sft.max_replies is not None or sft.roles:
             records = [cut_record(r, drop_system=sft.drop_system, max_replies=sft.max_replies,
@@ -424,7 +477,8 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
             if budget <= 0:
                 break
     sets = [trace_rows(records, tokenizer, max_context_tokens=config.rollout.max_context_tokens,
-                       chat_template=chat_template, tools=tools, pack=config.optim.pack_turns)
+                       chat_template=chat_template, tools=tools, pack=config.optim.pack_turns,
+                       skip_error_replies=sft.skip_error_replies)
             for records, tools in parts if records]
     if not sets:
         raise ValueError(f"sft.traces: no episode has {sft.score_field} >= {sft.min_score} "
@@ -444,7 +498,8 @@ def load_trace_set(config: Any, tokenizer: Any, chat_template: str | None,
     out = TraceSet(tuple(rows), read_total, sum(s.episodes_kept for s in sets),
                    sum(s.agents for s in sets), sum(s.turns for s in sets),
                    sum(s.dropped_turns for s in sets), sum(s.tokens for s in sets),
-                   sum(r.n_generated for r in rows), renamed)
+                   sum(r.n_generated for r in rows), renamed,
+                   sum(s.error_replies for s in sets))
     if log:
         print(f"sft data: {json.dumps(out.summary())} in {time.perf_counter() - t0:.1f} s",
               flush=True)

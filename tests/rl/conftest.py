@@ -73,21 +73,34 @@ def replay_engine():
     return ReplayEngine
 
 
-@pytest.fixture(scope="session")
-def scripted_traces(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder of the scripted policy on a small default-easy world: 6 training tasks at
-    width 2 (lead 3 turns, subagent 4), the traces SFT learns from."""
+def _scripted_run(root: Path, mistakes: float = 0.0) -> Path:
+    from wideseek_env.policies.mistakes import MistakesPolicy
     from wideseek_env.policies.scripted import ScriptedPolicy
     from wideseek_env.runner.evaluate import EvalSpec, evaluate
     from wideseek_env.worlds import World, build_small_world
 
-    root = tmp_path_factory.mktemp("traces")
     world = World.load(build_small_world(root / "world"))
     spec = EvalSpec(width=2, lead_max_turns=3, subagent_max_turns=4, max_context_tokens=4096)
-    evaluate(spec, world.tasks("train")[:6], world.backend(),
-             ScriptedPolicy(entities_per_subtask=1), root / "run",
-             policy_info={"name": "scripted"}, progress=False)
+    policy = ScriptedPolicy(entities_per_subtask=1)
+    if mistakes:
+        policy = MistakesPolicy(policy, mistakes, seed=1)
+    evaluate(spec, world.tasks("train")[:6], world.backend(), policy, root / "run",
+             policy_info={"name": "scripted", "mistakes": mistakes}, progress=False)
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def scripted_traces(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder of the scripted policy on a small default-easy world: 6 training tasks at
+    width 2 (lead 3 turns, subagent 4), the traces SFT learns from."""
+    return _scripted_run(tmp_path_factory.mktemp("traces"))
+
+
+@pytest.fixture(scope="session")
+def mistake_traces(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same six tasks, with a third of the scripted policy's tool calls turned into
+    deliberate mistakes it recovers from (`wideseek eval --mistakes 0.3`)."""
+    return _scripted_run(tmp_path_factory.mktemp("mistakes"), mistakes=0.3)
 
 
 @pytest.fixture(scope="session")

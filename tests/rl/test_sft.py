@@ -14,7 +14,7 @@ from wideseek_env.trace import read_traces
 from wideseek_rl.checkpoint import CRASH_ENV, latest_checkpoint
 from wideseek_rl.config import PRESETS, SFTConfig
 from wideseek_rl.envs import WideSeekEnvSpec
-from wideseek_rl.sft import load_records, trace_rows
+from wideseek_rl.sft import cut_record, error_replies, load_records, trace_rows
 from wideseek_rl.train import main, train
 
 
@@ -63,6 +63,85 @@ def test_the_score_filter_keeps_episodes_at_or_above_the_threshold(scripted_trac
     assert all(r["metrics"]["item_f1"] >= threshold for r in kept)
     with pytest.raises(ValueError, match="score_field"):
         load_records([str(scripted_traces)], min_score=0, score_field="nope")
+
+
+def test_the_validity_filter_drops_episodes_with_more_format_errors_than_allowed(
+        scripted_traces, tmp_path):
+    """`max_format_errors` keeps an episode by the errors of all its agents together, and a
+    record without the counts is an error naming the file and the episode."""
+    records = read_traces(scripted_traces / "episodes.jsonl")
+    errors = [i % 3 for i in range(len(records))]  # 0, 1, 2, 0, …: spread over two agents
+    for record, n in zip(records, errors):
+        for agent in record["agents"]:
+            agent["format_errors"] = 0
+        record["agents"][0]["format_errors"] = n // 2
+        record["agents"][-1]["format_errors"] += n - n // 2
+    path = tmp_path / "episodes.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    for allowed in (0, 1, 2):
+        kept, read = load_records([str(path)], min_score=0, score_field="item_f1",
+                                  max_format_errors=allowed)
+        assert read == len(records)
+        assert [r["task_id"] for r in kept] == [
+            r["task_id"] for r, n in zip(records, errors) if n <= allowed]
+    kept, _ = load_records([str(path)], min_score=0, score_field="item_f1")
+    assert len(kept) == len(records)
+    del records[1]["agents"][0]["format_errors"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(ValueError, match=r"episodes\.jsonl: episode 2: agents\[0\]\.format_errors"):
+        load_records([str(path)], min_score=0, score_field="item_f1", max_format_errors=0)
+
+
+def trained_spans(row, tok) -> list[str]:
+    g = row.generated.astype(int)
+    starts = np.flatnonzero(np.diff(np.r_[0, g]) == 1)
+    ends = np.flatnonzero(np.diff(np.r_[g, 0]) == -1) + 1
+    return [tok.decode(row.input_ids[s:e]).removesuffix("<|im_end|>") for s, e in zip(starts, ends)]
+
+
+def test_replies_the_env_could_not_use_are_context_and_never_trained(mistake_traces,
+                                                                      tiny_tokenizer):
+    """With `skip_error_replies`, every reply the env answered with an error is in the rows
+    after it as context, no row trains on it, and every other reply is trained once."""
+    tok = tiny_tokenizer
+    records = read_traces(mistake_traces / "episodes.jsonl")
+    bad, good = [], []
+    for record in records:
+        for agent in record["agents"]:
+            replies = [m["content"] for m in agent["messages"] if m["role"] == "assistant"]
+            marked = error_replies(agent)
+            bad += [replies[k] for k in sorted(marked)]
+            good += [r for k, r in enumerate(replies) if k not in marked]
+    assert len(bad) >= 5  # the fixture has mistakes to skip
+    ts = trace_rows(records, tok, max_context_tokens=32768, skip_error_replies=True)
+    trained = [t for row in ts.rows for t in trained_spans(row, tok)]
+    assert sorted(trained) == sorted(good) and ts.error_replies == len(bad)
+    context = [tok.decode(row.input_ids) for row in ts.rows]
+    recovered = [b for b in bad if any(b in c for c in context)]
+    assert len(recovered) >= 0.8 * len(bad)  # all but the agents' last replies
+    everything = trace_rows(records, tok, max_context_tokens=32768)
+    assert sorted(t for row in everything.rows for t in trained_spans(row, tok)) == sorted(
+        bad + good) and everything.error_replies == 0
+
+
+def test_error_replies_reads_error_messages_the_last_turn_and_a_cut_agent():
+    def agent(contents, answers, **extra):
+        messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+        for c, a in zip(contents, answers):
+            messages.append({"role": "assistant", "content": c})
+            if a is not None:
+                messages.append({"role": "tool", "name": a, "content": a})
+        return {"messages": messages, **extra}
+
+    ok = agent(["a", "b", "c"], ["search", "error", None], format_errors=1, end_reason="final")
+    assert error_replies(ok) == {1}
+    assert error_replies(dict(ok, end_reason="turns")) == {1, 2}  # a call on the last turn
+    assert error_replies(dict(ok, format_errors=2)) == {1, 2}  # counted without a message
+    cut = cut_record({"agents": [ok]}, max_replies=2)["agents"][0]
+    assert [m["role"] for m in cut["messages"]][-1] == "assistant"  # its error message is cut
+    assert error_replies(cut) == {1}
+    first = cut_record({"agents": [ok]}, max_replies=1)["agents"][0]
+    assert error_replies(first) == set()  # its one reply ran; the error came later
 
 
 def sft_config(out: Path, model: Path, traces: Path, steps: int):
@@ -138,6 +217,8 @@ def test_resume_after_a_kill_replays_the_uninterrupted_run(tmp_path, tiny_model_
     (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.epochs", "0"], "sft.epochs"),
     (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.max-replies", "0"],
      "sft.max-replies"),
+    (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.max-format-errors", "-1"],
+     "sft.max-format-errors"),
     (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.rename-entities", "1.5"],
      "sft.rename-entities"),
     (["toy", "--stage", "sft", "--sft.traces", "x", "--sft.last-replies", "0"],
