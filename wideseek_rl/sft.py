@@ -195,18 +195,20 @@ def cut_record(record: Mapping[str, Any], *, drop_system: bool = False,
     for agent in record.get("agents", []):
         if roles and agent.get("role") not in roles:
             continue
-        messages, replies = [], 0
+        messages, replies, cut = [], 0, False
         for m in agent.get("messages", []):
             if drop_system and m.get("role") == "system":
                 continue
             if max_replies is not None and replies >= max_replies:
+                cut = True
                 break
             messages.append(m)
             replies += m.get("role") == "assistant"
-        # which kept replies the env could not use, read off the whole agent (the cut loses
-        # the error message after the last kept reply, and how the agent ended)
-        bad = sorted(k for k in error_replies(agent) if k < replies)
-        agents.append(dict(agent, messages=messages, error_replies=bad))
+        kept = dict(agent, messages=messages)
+        if cut:  # the replies the env could not use, read off the whole agent: the cut loses
+            # the error message after the last kept reply, and how the agent ended
+            kept["error_replies"] = sorted(k for k in error_replies(agent) if k < replies)
+        agents.append(kept)
     return dict(record, agents=agents)
 
 
