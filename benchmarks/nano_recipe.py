@@ -94,6 +94,10 @@ class Recipe:
     """Widths of the scripted traces."""
     trace_tasks: int | None = None
     """Training tasks per trace width (None: the whole train split)."""
+    trace_mistakes: float = 0.0
+    """Share of the scripted teacher's tool calls turned into deliberate mistakes it recovers
+    from on its next turn (`wideseek eval --mistakes`); SFT keeps them as context and trains on
+    the recovery (`sft.skip_error_replies`). 0: the teacher never errs."""
     sft_min_f1: float = 0.5
     """Rejection sampling: SFT keeps episodes with item F1 at least this."""
     copy_steps: int = 4000
@@ -242,6 +246,8 @@ def stages(r: Recipe) -> list[tuple[Stage, Path]]:
         todo.append((Stage(f"traces_w{w}", [
             str(BIN / "wideseek"), "eval", "--world", str(world), "--split", "train", "--policy",
             "scripted", "--entities-per-subtask", "1", "--width", str(w), *budgets, *limit,
+            *(["--mistakes", str(r.trace_mistakes), "--policy-seed", str(r.seed + w)]
+              if r.trace_mistakes else []),
             "--seed", str(r.seed), "--no-progress", "--out", str(path)]), path / "summary.json"))
     shape = ["--spec.vocab-size", "1024", "--spec.hidden-size", "64", "--spec.num-layers", "2",
              "--spec.num-heads", "2", "--spec.num-kv-heads", "1", "--spec.head-dim", "32",

@@ -163,3 +163,24 @@ def test_grpo_has_no_format_error_credit_or_mixed_widths_unless_asked(load_bench
     assert command[flag + 1] == "1.0"
     flag = command.index("--env.train-widths")
     assert command[flag + 1 : flag + 3] == ["1", "4"]
+
+
+def test_the_teacher_makes_mistakes_only_when_asked(load_benchmark):
+    """`--trace-mistakes` turns a share of the scripted teacher's calls into mistakes, with a
+    seed of each width's own; by default the teacher never errs."""
+    recipe_module = load_benchmark("nano_recipe")
+
+    def traces(**options) -> dict[str, list[str]]:
+        recipe = recipe_module.Recipe(out=Path("/nonexistent"), **options)
+        return {s.name: s.command for s, _ in recipe_module.stages(recipe)
+                if s.name.startswith("traces_")}
+
+    assert all("--mistakes" not in c for c in traces().values())
+    commands = traces(trace_mistakes=0.2)
+    assert set(commands) == {"traces_w1", "traces_w2", "traces_w4", "traces_w8"}
+    seeds = set()
+    for command in commands.values():
+        flag = command.index("--mistakes")
+        assert command[flag + 1] == "0.2"
+        seeds.add(command[command.index("--policy-seed") + 1])
+    assert len(seeds) == 4
