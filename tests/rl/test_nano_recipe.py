@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
          "--isolate-spaces", "--rename-entities", "0.5", "--copy-until", "0.99",
          "--first-reply-steps", "5", "--first-reply-system-steps", "5", "--resft-steps", "5",
          "--answer-steps", "5", "--answer-weight", "3", "--grpo-skip-without-signal",
-         "--grpo-format-error-advantage", "0.5"],
+         "--grpo-format-error-advantage", "0.5", "--trace-mistakes", "0.3"],
         cwd=REPO, capture_output=True, text=True, timeout=900,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -50,6 +51,11 @@ def test_every_stage_runs_and_hands_its_checkpoint_to_the_next(tmp_path):
     resft = json.loads((out / "resft" / "config.json").read_text())
     answers = json.loads((out / "answers" / "config.json").read_text())
     grpo = json.loads((out / "grpo" / "config.json").read_text())
+    # The teacher slipped (and SFT read the slips as context only).
+    run = json.loads((out / "traces" / "w2" / "run.json").read_text())
+    assert run["policy"]["mistakes"] == 0.3
+    data = re.search(r"^sft data: (\{.*\}) in", (out / "logs" / "sft.log").read_text(), re.M)
+    assert json.loads(data.group(1))["sft/error_replies"] > 0
     assert lm["stage"] == "sft" and lm["sft"]["train_on"] == "all"
     assert lm["sft"]["rename_entities"] == 0.5
     assert json.loads((out / "nano" / "wideseek_nano.json").read_text())["spec"]["isolate_spaces"]
