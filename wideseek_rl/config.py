@@ -173,7 +173,7 @@ class SFTConfig:
     max_format_errors: int | None = None
     """Rejection sampling on validity: keep episodes whose agents made at most this many format errors in all (the `format_errors` the env counted for each agent of the trace; `0`: only episodes with no unreadable turn; None: no filter). For traces of a model's own rollouts, whose errors would otherwise be imitated."""
     skip_error_replies: bool = True
-    """Leave untrained the replies the env could not use -- a format error (answered with an `error` message), a call on the last turn -- while they stay in the rows after them as context: traces of a model's own rollouts, or of a teacher with deliberate mistakes (`wideseek eval --mistakes`), then teach the recovery and not the mistake (traces without such replies are unchanged)."""
+    """Leave untrained the replies the env could not use -- a format error (answered with an `error` message), a call on the last turn -- while they stay in their rows as context for the replies after them: traces of a model's own rollouts, or of a teacher with deliberate mistakes (`wideseek eval --mistakes`), then teach the recovery and not the mistake (traces without such replies are unchanged)."""
     max_episodes: int | None = None
     """Use at most this many kept episodes (in file order; None: all)."""
     rows_per_step: int = 32

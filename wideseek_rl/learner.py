@@ -63,12 +63,15 @@ def _continues(prev: Turn, nxt: Turn) -> bool:
     )
 
 
-def _sequence(turns: Sequence[Turn], advantage: float, episode_id: int, agent_id: int):
+def _sequence(turns: Sequence[Turn], advantage: float, episode_id: int, agent_id: int,
+              errors_as_context: bool = False):
     last = turns[-1]
     ids = np.concatenate([last.prompt_ids, last.completion_ids]).astype(np.int64)
     generated = np.zeros(len(ids), dtype=bool)
     old = np.zeros(len(ids), dtype=np.float32)
     for t in turns:
+        if errors_as_context and t.format_error:
+            continue  # in the row as context, not trained
         start = len(t.prompt_ids)
         generated[start : start + t.n_generated] = True
         old[start : start + t.n_generated] = t.logprobs
@@ -82,12 +85,17 @@ def build_sequences(
     pack: bool = True,
     episode_ids: Sequence[int] | None = None,
     format_error_advantage: float | None = None,
+    format_errors_as_context: bool = False,
 ) -> list[TrainSequence]:
     """Training rows for `episodes`. `episode_ids` (default 0, 1, …) identify the episodes in
     the whole batch; agent ids are the agent's position in its episode. Turns without generated
     tokens are skipped. With `format_error_advantage` = c, a turn marked `format_error` is
     trained with advantage −c instead of its episode's (in a row of its own advantage: packing
-    stops at a change of advantage)."""
+    stops at a change of advantage). With `format_errors_as_context`, a marked turn stays in its
+    row as context and none of its tokens is trained (SFT: `sft.skip_error_replies`); a row
+    left with nothing to train is dropped."""
+    if format_errors_as_context and format_error_advantage is not None:
+        raise ValueError("a format error is trained at an advantage or kept as context, not both")
     if len(episodes) != len(advantages):
         raise ValueError(f"{len(episodes)} episodes but {len(advantages)} advantages")
     ids = list(range(len(episodes))) if episode_ids is None else list(episode_ids)
@@ -103,13 +111,13 @@ def build_sequences(
                 turn_adv = (-format_error_advantage if format_error_advantage is not None
                             and turn.format_error else adv)
                 if chunk and not (pack and turn_adv == chunk_adv and _continues(chunk[-1], turn)):
-                    rows.append(_sequence(chunk, chunk_adv, e, a))
+                    rows.append(_sequence(chunk, chunk_adv, e, a, format_errors_as_context))
                     chunk = []
                 chunk.append(turn)
                 chunk_adv = turn_adv
             if chunk:
-                rows.append(_sequence(chunk, chunk_adv, e, a))
-    return rows
+                rows.append(_sequence(chunk, chunk_adv, e, a, format_errors_as_context))
+    return [r for r in rows if r.n_generated] if format_errors_as_context else rows
 
 
 def plan_micro_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:

@@ -4,7 +4,8 @@ The input is any run folder's `episodes.jsonl` (`wideseek eval` with the scripte
 OpenAI-compatible model, a trained checkpoint …): every agent's whole conversation. The stage
 
 1. **filters** the episodes by score (rejection sampling): an episode is kept when its
-   `sft.score_field` (item F1 by default, or the env's `reward`) is at least `sft.min_score`;
+   `sft.score_field` (item F1 by default, or the env's `reward`) is at least `sft.min_score`
+   (and, with `sft.max_format_errors`, its format errors are at most that);
 2. **renders** every agent of every kept episode — the lead and each subagent — exactly as the
    GRPO rollout would have prompted it: an `LLMPolicy` replays the conversation, with an engine
    that "generates" the recorded reply (its text tokenised, plus the end-of-turn token), so the
@@ -21,7 +22,9 @@ OpenAI-compatible model, a trained checkpoint …): every agent's whole conversa
    modelling on the whole transcript; the nano recipe's warm-up stage). `sft.last_replies = N`
    trains on each agent's last N replies only (the final answer, the reports), the earlier
    ones left in the row as context; `sft.last_reply_weight = w` keeps every reply and weighs
-   each agent's last one w times in the loss.
+   each agent's last one w times in the loss. A reply the env could not use (`error_replies`:
+   a format error, a call on the last turn) stays in its row as context and is not trained
+   (`sft.skip_error_replies`, on).
 
 Each step takes the next `sft.rows_per_step` rows of a seeded stream that visits every row once
 per epoch (the trainer's task stream), so a resumed run replays the uninterrupted one exactly.
@@ -61,16 +64,13 @@ def episode_score(record: Mapping[str, Any], field: str) -> float:
 
 
 def episode_format_errors(record: Mapping[str, Any], where: str) -> int:
-    """The format errors the env counted over all agents of a trace record; `where` (file and
-    line) names the record when an agent has no `format_errors` count."""
-    total = 0
-    for i, agent in enumerate(record.get("agents") or ()):
-        n = agent.get("format_errors")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"{where}: agents[{i}].format_errors must be a count (an int >= 0) "
-                             f"to filter by sft.max_format_errors, got {n!r}")
-        total += n
-    return total
+    """The format errors the env counted over all agents of a trace record (its
+    `cost.format_errors`); `where` (file and episode) names a record without the count."""
+    n = (record.get("cost") or {}).get("format_errors")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"{where}: cost.format_errors must be a count (an int >= 0) to filter "
+                         f"by sft.max_format_errors, got {n!r}")
+    return n
 
 
 def load_records(traces: Sequence[str], *, min_score: float, score_field: str,
@@ -275,8 +275,8 @@ def trace_rows(records: Sequence[Mapping[str, Any]], tokenizer: Any, *, max_cont
                skip_error_replies: bool = False) -> TraceSet:
     """Training rows of every agent of `records` (see the module doc). `tools` maps a role to the
     tool schemas its chat template shows (none: the tools are in the system prompts). With
-    `skip_error_replies`, the replies the env could not use (`error_replies`) stay in the rows
-    that follow them as context, and no row trains on them."""
+    `skip_error_replies`, the replies the env could not use (`error_replies`) stay in their rows
+    as context for the replies after them, and no row trains on them."""
     stop = tokenizer.convert_tokens_to_ids(tokenizer.eos_token) if tokenizer.eos_token else None
     if stop is None:
         raise ValueError("the tokenizer has no end-of-turn (eos) token to end each reply with")
@@ -313,12 +313,9 @@ def trace_rows(records: Sequence[Mapping[str, Any]], tokenizer: Any, *, max_cont
                 traces.append(AgentTrace(str(agent.get("id")), role, turns))
         episodes.append(Episode(str(record.get("task_id")), e, int(record.get("repeat", 0)),
                                 int(record.get("seed", 0)), 1.0, tuple(traces)))
-    # A marked reply gets a row of its own (advantage -0.0 where the others have 1.0), which
-    # is left out; the reply after it starts a new row with the marked one in its context.
     rows = build_sequences(episodes, [1.0] * len(episodes), pack=pack,
                            episode_ids=list(range(len(episodes))),
-                           format_error_advantage=0.0 if skip_error_replies else None)
-    rows = [r for r in rows if r.advantage == 1.0]
+                           format_errors_as_context=skip_error_replies)
     return TraceSet(tuple(rows), len(records) if episodes_read is None else episodes_read,
                     len(records), n_agents, n_turns, dropped,
                     sum(len(r.input_ids) for r in rows), sum(r.n_generated for r in rows),

@@ -67,15 +67,13 @@ def test_the_score_filter_keeps_episodes_at_or_above_the_threshold(scripted_trac
 
 def test_the_validity_filter_drops_episodes_with_more_format_errors_than_allowed(
         scripted_traces, tmp_path):
-    """`max_format_errors` keeps an episode by the errors of all its agents together, and a
-    record without the counts is an error naming the file and the episode."""
+    """`max_format_errors` keeps an episode by the errors of all its agents together (the
+    record's `cost.format_errors`), and a record without the count is an error naming the file
+    and the episode."""
     records = read_traces(scripted_traces / "episodes.jsonl")
-    errors = [i % 3 for i in range(len(records))]  # 0, 1, 2, 0, …: spread over two agents
+    errors = [i % 3 for i in range(len(records))]  # 0, 1, 2, 0, …
     for record, n in zip(records, errors):
-        for agent in record["agents"]:
-            agent["format_errors"] = 0
-        record["agents"][0]["format_errors"] = n // 2
-        record["agents"][-1]["format_errors"] += n - n // 2
+        record["cost"]["format_errors"] = n
     path = tmp_path / "episodes.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     for allowed in (0, 1, 2):
@@ -86,9 +84,9 @@ def test_the_validity_filter_drops_episodes_with_more_format_errors_than_allowed
             r["task_id"] for r, n in zip(records, errors) if n <= allowed]
     kept, _ = load_records([str(path)], min_score=0, score_field="item_f1")
     assert len(kept) == len(records)
-    del records[1]["agents"][0]["format_errors"]
+    del records[1]["cost"]["format_errors"]
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    with pytest.raises(ValueError, match=r"episodes\.jsonl: episode 2: agents\[0\]\.format_errors"):
+    with pytest.raises(ValueError, match=r"episodes\.jsonl: episode 2: cost\.format_errors"):
         load_records([str(path)], min_score=0, score_field="item_f1", max_format_errors=0)
 
 

@@ -209,7 +209,7 @@ def _api_key(env_name: str | None) -> str | None:
 def build_policy(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The policy and the settings that identify it (recorded in run.json; no URLs or keys),
     with `--mistakes` wrapped around it."""
-    rate = getattr(args, "mistakes", 0.0)
+    rate = args.mistakes
     if not 0.0 <= rate <= 1.0:
         raise ConfigError(f"--mistakes must be a share in [0, 1], got {rate}")
     policy, info = _build_policy(args)
