@@ -85,7 +85,8 @@ def _scripted_run(root: Path, mistakes: float = 0.0) -> Path:
     if mistakes:
         policy = MistakesPolicy(policy, mistakes, seed=1)
     evaluate(spec, world.tasks("train")[:6], world.backend(), policy, root / "run",
-             policy_info={"name": "scripted", "mistakes": mistakes}, progress=False)
+             policy_info={"name": "scripted", **({"mistakes": mistakes} if mistakes else {})},
+             progress=False)
     return root / "run"
 
 
