@@ -2,8 +2,10 @@
 
 Each run is an evaluation folder of `python -m wideseek_rl.evaluate --out DIR` (one `wN/`
 folder of `episodes.jsonl` per width). For every run and width the report gives item F1 with
-its 95 % CI, the share of turns that were format errors and the subagents used per episode;
-then, paired by task (the same tasks, else an error naming run and width), each run minus the
+its 95 % CI, the share of turns that were format errors, the subagents used per episode, the
+facts found (correct non-key cells per episode: what width can add, where item F1 also counts
+the entity names) and the share of the task's entities (gold rows) the lead handed to a subagent, i.e. named in a
+subtask that ran (the world is the one the evaluation's `run.json` names, or `--world`); then, paired by task (the same tasks, else an error naming run and width), each run minus the
 baseline at every width, and each run's widest width minus its narrowest (does width pay?).
 A plot shows item F1 against width per run.
 
@@ -20,11 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wideseek_env.tasks.records import Task
 from wideseek_env.trace import read_traces
+from wideseek_env.worlds import World
+from wideseek_env.worlds.stats import entity_keys
 from wideseek_rl.evaluate import episode_table, mean_ci
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,6 +42,51 @@ def read_episodes(path: Path) -> list[dict[str, Any]]:
     return read_traces(f)
 
 
+def world_tasks(path: Path, override: Path | None = None) -> dict[str, Task] | None:
+    """Task id → task of the world an evaluation folder ran on: ``override``, else the one
+    its `wN/run.json` names (None when it names none: the entity figure is then left out)."""
+    where: Path | str | None = override
+    for run_json in [] if override else sorted(path.glob("w*/run.json")):
+        where = (json.loads(run_json.read_text()).get("world") or {}).get("path")
+        if where and not Path(where).is_dir():
+            raise FileNotFoundError(f"{run_json}: its world {where} is not there (pass --world)")
+        if where:
+            break
+    if not where:
+        return None
+    world = World.load(where, verify="none")
+    return {t.instance_id: t for split in ("train", "test") for t in world.tasks(split)}
+
+
+def entities_delegated(records: Sequence[Mapping[str, Any]],
+                       tasks: Mapping[str, Task]) -> float:
+    """Mean over episodes of the share of the task's entities (its gold rows' key cells) that
+    some subagent's subtask names, case-insensitively: how much of the table the lead handed
+    out. A subtask that never ran (a rejected call) hands out nothing."""
+    shares = []
+    for r in records:
+        task = tasks.get(r["task_id"])
+        if task is None:
+            raise ValueError(f"task {r['task_id']!r} is not in the world the run names "
+                             "(pass --world)")
+        asked = " \n".join(a["messages"][1]["content"] for a in r["agents"]
+                           if a["role"] != "lead" and len(a["messages"]) > 1).lower()
+        keys = entity_keys(task)
+        shares.append(sum(all(str(c).lower() in asked for c in k) for k in keys)
+                      / max(len(keys), 1))
+    return sum(shares) / max(len(shares), 1)
+
+
+def facts(record: Mapping[str, Any]) -> float:
+    """The answer's correct non-key cells (their scores summed, from the scorer's explanation):
+    the facts the team found, as against the entity names item F1 also counts (a key cell is
+    right whenever the answer lists the entity)."""
+    return sum(float(c.get("score") or 0.0)
+               for row in (record.get("explanation") or {}).get("rows") or []
+               if row.get("gold_row") is not None
+               for c in row.get("cells") or [] if c.get("verdict") in ("correct", "partial"))
+
+
 def load_run(path: Path) -> dict[int, list[dict[str, Any]]]:
     """Width → episodes of an evaluation folder (its `wN/` subfolders)."""
     widths = sorted(int(p.name[1:]) for p in path.glob("w*") if p.name[1:].isdigit())
@@ -46,33 +96,43 @@ def load_run(path: Path) -> dict[int, list[dict[str, Any]]]:
     return {w: read_episodes(path / f"w{w}") for w in widths}
 
 
-def _f1(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    return {r["task_id"]: float((r.get("metrics") or {}).get("item_f1") or 0.0) for r in records}
+def item_f1(record: Mapping[str, Any]) -> float:
+    return float((record.get("metrics") or {}).get("item_f1") or 0.0)
 
 
-def paired(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]],
-           what: str) -> tuple[float, float]:
-    """Mean and 95 % CI of item F1 of b minus a, task by task (the task sets must match)."""
-    fa, fb = _f1(a), _f1(b)
+def paired(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]], what: str,
+           value: Callable[[Mapping[str, Any]], float] = item_f1) -> tuple[float, float]:
+    """Mean and 95 % CI of ``value`` (item F1) of b minus a, task by task (the task sets must
+    match)."""
+    fa, fb = ({r["task_id"]: value(r) for r in side} for side in (a, b))
     if fa.keys() != fb.keys() or len(fa) != len(a) or len(fb) != len(b):
         raise ValueError(f"{what}: the two sides do not hold the same tasks once each "
                          f"({len(fa.keys() & fb.keys())} shared of {len(a)} and {len(b)})")
     return mean_ci([fb[t] - fa[t] for t in fa])
 
 
-def compare(runs: Mapping[str, Mapping[int, list[dict[str, Any]]]],
-            baseline: str) -> dict[str, Any]:
+def compare(runs: Mapping[str, Mapping[int, list[dict[str, Any]]]], baseline: str,
+            tasks: Mapping[str, Mapping[str, Task] | None] | None = None) -> dict[str, Any]:
     if baseline not in runs:
         raise ValueError(f"baseline {baseline!r} is not one of the runs {list(runs)}")
     out: dict[str, Any] = {"baseline": baseline, "runs": {}}
     for name, by_width in runs.items():
         widths = sorted(by_width)
         row: dict[str, Any] = {"widths": {w: episode_table(by_width[w]) for w in widths}}
+        for w in widths:
+            row["widths"][w]["facts_found"] = mean_ci([facts(r) for r in by_width[w]])[0]
+        known = (tasks or {}).get(name)
+        if known is not None:
+            for w in widths:
+                row["widths"][w]["entities_delegated"] = entities_delegated(by_width[w], known)
         if name != baseline:
             row["minus_baseline"] = {
                 w: paired(runs[baseline][w], by_width[w], f"{name} − {baseline}, width {w}")
                 for w in widths if w in runs[baseline]}
         if len(widths) > 1:
+            row["facts_widest_minus_narrowest"] = paired(
+                by_width[widths[0]], by_width[widths[-1]],
+                f"{name}, width {widths[-1]} − {widths[0]}", facts)
             row["widest_minus_narrowest"] = paired(by_width[widths[0]], by_width[widths[-1]],
                                                    f"{name}, width {widths[-1]} − {widths[0]}")
         out["runs"][name] = row
@@ -87,7 +147,9 @@ def markdown(d: Mapping[str, Any]) -> str:
     runs, base = d["runs"], d["baseline"]
     widths = sorted({w for r in runs.values() for w in r["widths"]})
     lines = ["# Evaluations compared on the same tasks", "",
-             "Item F1 (95 % CI) · format errors (share of turns) · subagents per episode", "",
+             "Item F1 (95 % CI) · format errors (share of turns) · subagents per episode · "
+             "facts found (correct non-key cells per episode) · entities delegated (share of "
+             "the task's rows named in a subtask that ran)", "",
              "| run | " + " | ".join(f"width {w}" for w in widths) + " |",
              "|---|" + "---|" * len(widths)]
     for name, r in runs.items():
@@ -96,17 +158,22 @@ def markdown(d: Mapping[str, Any]) -> str:
             s = r["widths"].get(w)
             cells.append("–" if s is None else
                          f"{s['item_f1']:.4f} ± {s['item_f1_ci95']:.4f} · "
-                         f"{100 * s['format_error_rate']:.1f} % · {s['subagents_used']:.2f}")
+                         f"{100 * s['format_error_rate']:.1f} % · {s['subagents_used']:.2f} · "
+                         f"{s['facts_found']:.2f}"
+                         + (f" · {100 * s['entities_delegated']:.0f} %"
+                            if "entities_delegated" in s else ""))
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    lines += ["", f"Paired by task: each run minus `{base}`, and its widest width minus its "
-              "narrowest.", "",
+    lines += ["", f"Paired by task: item F1 of each run minus `{base}`, and its widest width "
+              "minus its narrowest, in item F1 and in facts found.", "",
               "| run | " + " | ".join(f"− {base}, width {w}" for w in widths)
-              + " | widest − narrowest |", "|---|" + "---|" * (len(widths) + 1)]
+              + " | widest − narrowest | facts: widest − narrowest |",
+              "|---|" + "---|" * (len(widths) + 2)]
     for name, r in runs.items():
         diff = r.get("minus_baseline") or {}
         cells = [_pm(diff[w]) if w in diff else "–" for w in widths]
-        span = r.get("widest_minus_narrowest")
-        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {_pm(span) if span else '–'} |")
+        cells += [_pm(r[k]) if r.get(k) else "–"
+                  for k in ("widest_minus_narrowest", "facts_widest_minus_narrowest")]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -140,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", help="the run the others are compared with (default: first)")
     ap.add_argument("--label", required=True, help="results file name: compare_<label>")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--world", type=Path,
+                    help="the world the runs were evaluated on (default: the one in run.json)")
     ap.add_argument("--no-plot", action="store_true")
     args = ap.parse_args(argv)
     names = args.names or [p.name for p in args.runs]
@@ -147,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"give one distinct name per run ({len(args.runs)} runs, names {names})")
     try:
         d = compare({n: load_run(p) for n, p in zip(names, args.runs)},
-                    args.baseline or names[0])
+                    args.baseline or names[0],
+                    {n: world_tasks(p, args.world) for n, p in zip(names, args.runs)})
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -68,7 +68,7 @@ def _key_columns(task: Task) -> list[int]:
     return [task.required.index(u) for u in task.unique_columns]
 
 
-def _entity_keys(task: Task) -> list[tuple[str, ...]]:
+def entity_keys(task: Task) -> list[tuple[str, ...]]:
     """Per gold row, the key cells that name an entity (a ``Year`` key column left out)."""
     idx = _key_columns(task)
     keep = [j for j in idx if task.gold.columns[j].strip().lower() != "year"] or idx
@@ -272,7 +272,7 @@ def shortcut_figures(world: Path, tasks: Sequence[Task], *, seed: int = 0,
         chosen = list(tasks) if len(tasks) <= task_sample else rng.sample(list(tasks), task_sample)
         every = exact = 0
         for t in chosen:
-            e, x = _names_every_key(corpus, _entity_keys(t))
+            e, x = _names_every_key(corpus, entity_keys(t))
             every += e
             exact += x
         key_rows = [(t, row) for t in tasks for row in t.gold.rows]
