@@ -17,6 +17,12 @@ world the tasks come from (for the entity names: the gold key cells of each task
 | answer has a table | episodes | the lead's last reply has a markdown table row (a line starting `|`) |
 | answer parsed | episodes | the scorer found a table with the required columns (`parse_ok`) |
 | item F1 above 0 | episodes | at least one cell matched |
+| fact in a page read | the gold facts (non-key cells) of the entities the subtasks name | the value, as a whole word, is in a page the entity's subagent read |
+| fact in its report | the same facts | the value is in that subagent's last reply |
+| fact in the answer | the same facts | the answer's cell for it is right (the scorer's verdict) |
+
+The three fact steps say where the facts a wider team could add are lost: not found, found and
+not reported, or reported and not carried into the table.
 
 Results: ``benchmarks/results/episode_funnel_<label>.{json,md}``, one column per run.
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -38,7 +45,39 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STEPS = ("delegated", "names_delegated", "subagent_searched_its_entity", "subagent_read_a_page",
-         "subagent_reported_its_entity", "answer_has_table", "answer_parsed", "item_f1_above_0")
+         "subagent_reported_its_entity", "answer_has_table", "answer_parsed", "item_f1_above_0",
+         "fact_in_a_page_read", "fact_in_its_report", "fact_in_the_answer")
+FACT_STEPS = STEPS[-3:]
+
+
+def _has(text: str, value: str) -> bool:
+    """`value` in `text` as a whole word (case aside): "12" is not found in "2012"."""
+    return re.search(r"(?<!\w)" + re.escape(value.lower()) + r"(?!\w)", text.lower()) is not None
+
+
+def _facts(sub: Mapping[str, Any], task: Any, rec: Mapping[str, Any]) -> Iterable[tuple[bool, ...]]:
+    """For every gold fact (a non-key cell) of each row whose key cells the subagent's subtask
+    names: is it in a page the subagent read, in its last reply, right in the answer?"""
+    from wideseek_env.tasks.records import norm_column
+
+    asked = next((m.get("content") or "" for m in sub.get("messages", [])
+                  if m.get("role") == "user"), "")
+    pages = " \n".join(r for _, r in _calls(sub, "access") if not r.startswith("Error"))
+    replies = _replies(sub)
+    report = replies[-1] if replies else ""
+    gidx = {norm_column(c): i for i, c in enumerate(task.gold.columns)}
+    answer = {row.get("gold_row"): row.get("cells") or []
+              for row in (rec.get("explanation") or {}).get("rows") or []}
+    for g, row in enumerate(task.gold.rows):
+        if not all(_has(asked, str(row[gidx[k]])) for k in task.unique_columns):
+            continue
+        for j, col in enumerate(task.required):
+            value = str(row[gidx[col]]).strip() if gidx[col] < len(row) else ""
+            if col in task.unique_columns or not value:
+                continue
+            cells = answer.get(g) or []
+            yield (_has(pages, value), _has(report, value),
+                   j < len(cells) and cells[j].get("verdict") in ("correct", "partial"))
 
 
 def _replies(agent: Mapping[str, Any]) -> list[str]:
@@ -56,9 +95,11 @@ def _calls(agent: Mapping[str, Any], tool: str) -> list[tuple[str, str]]:
     return out
 
 
-def funnel(records: Iterable[Mapping[str, Any]], keys: Mapping[str, list[str]]) -> dict[str, Any]:
+def funnel(records: Iterable[Mapping[str, Any]], keys: Mapping[str, list[str]],
+           tasks: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Counts and shares of every step (`STEPS`) over `records`; `keys` maps a task id to its
-    entity names. A record whose task is not in `keys` is an error (the wrong world)."""
+    entity names, `tasks` to its task (for the fact steps, left out without it). A record whose
+    task is not in `keys` is an error (the wrong world)."""
     n = {s: 0 for s in STEPS}
     of = {s: 0 for s in STEPS}
     f1 = []
@@ -92,6 +133,11 @@ def funnel(records: Iterable[Mapping[str, Any]], keys: Mapping[str, list[str]]) 
                                              for _, result in _calls(sub, "access"))
             task_text = next((m.get("content") or "" for m in sub.get("messages", [])
                               if m.get("role") == "user"), "")
+            if tasks is not None:
+                for found in _facts(sub, tasks[task], rec):
+                    for step, hit in zip(FACT_STEPS, found):
+                        of[step] += 1
+                        n[step] += hit
             own = [name for name in names if name in task_text]
             if not own:
                 continue
@@ -108,18 +154,24 @@ def funnel(records: Iterable[Mapping[str, Any]], keys: Mapping[str, list[str]]) 
                       for s in STEPS}}
 
 
-def world_keys(world: Path) -> dict[str, list[str]]:
-    """Task id → entity names (the gold key cells) of every task of a built world."""
-    from wideseek_env.tasks.records import norm_column
+def world_tasks(world: Path) -> dict[str, Any]:
+    """Task id → task, for every task of a built world."""
     from wideseek_env.worlds import World
 
     w = World.load(world)
+    return {t.instance_id: t for split in ("train", "test") for t in w.tasks(split)}
+
+
+def world_keys(world: Path | Mapping[str, Any]) -> dict[str, list[str]]:
+    """Task id → entity names (the gold key cells) of every task of a built world (a path, or
+    its `world_tasks`)."""
+    from wideseek_env.tasks.records import norm_column
+
     out: dict[str, list[str]] = {}
-    for split in ("train", "test"):
-        for t in w.tasks(split):
-            key = [i for i, c in enumerate(t.gold.columns)
-                   if norm_column(c) in t.unique_columns] or [0]
-            out[t.instance_id] = [str(row[i]) for row in t.gold.rows for i in key]
+    for t in (world_tasks(world) if isinstance(world, Path) else world).values():
+        key = [i for i, c in enumerate(t.gold.columns)
+               if norm_column(c) in t.unique_columns] or [0]
+        out[t.instance_id] = [str(row[i]) for row in t.gold.rows for i in key]
     return out
 
 
@@ -156,11 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     names = a.names or [str(run) for run in a.runs]
     if len(names) != len(a.runs) or len(set(names)) != len(names):
         ap.error(f"--names: give {len(a.runs)} different names, one per run (got {names})")
-    keys = world_keys(a.world)
+    tasks = world_tasks(a.world)
+    keys = world_keys(tasks)
     out = {}
     for name, run in zip(names, a.runs):
         path = run / "episodes.jsonl" if run.is_dir() else run
-        out[name] = {"run": str(run), **funnel(read_traces(path), keys)}
+        out[name] = {"run": str(run), **funnel(read_traces(path), keys, tasks)}
     a.results.mkdir(parents=True, exist_ok=True)
     stem = a.results / f"episode_funnel_{a.label}"
     stem.with_suffix(".json").write_text(json.dumps({"world": str(a.world), "runs": out},
