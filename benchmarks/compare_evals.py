@@ -182,6 +182,7 @@ def plot(d: Mapping[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     for name, r in d["runs"].items():
@@ -193,6 +194,10 @@ def plot(d: Mapping[str, Any], path: Path) -> None:
                    label=name)
     ax[0].set(title="Test item F1 by width (95 % CI)", xlabel="width", xscale="log")
     ax[1].set(title="Format errors (% of turns)", xlabel="width", xscale="log")
+    widths = sorted({w for r in d["runs"].values() for w in r["widths"]})
+    for a in ax:  # the widths themselves as ticks, not powers of ten
+        a.set_xticks(widths, [str(w) for w in widths])
+        a.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax[1].axhline(10, color="grey", linestyle=":", linewidth=1)
     ax[0].legend(fontsize=8)
     fig.tight_layout()
