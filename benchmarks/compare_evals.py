@@ -4,9 +4,11 @@ Each run is an evaluation folder of `python -m wideseek_rl.evaluate --out DIR` (
 folder of `episodes.jsonl` per width). For every run and width the report gives item F1 with
 its 95 % CI, the share of turns that were format errors, the subagents used per episode, the
 facts found (correct non-key cells per episode: what width can add, where item F1 also counts
-the entity names) and the share of the task's entities (gold rows) the lead handed to a subagent, i.e. named in a
-subtask that ran (the world is the one the evaluation's `run.json` names, or `--world`); then, paired by task (the same tasks, else an error naming run and width), each run minus the
-baseline at every width, and each run's widest width minus its narrowest (does width pay?).
+the entity names) and the entities delegated (the share of the task's gold rows whose key some
+subtask that ran names, as a whole token; the world is the one the evaluation's `run.json`
+names, or `--world`); then, paired by task (the same tasks, else an error naming run and
+width), each run minus the baseline at every width, and each run's widest width minus its
+narrowest (does width pay?), in item F1 and in facts found.
 A plot shows item F1 against width per run.
 
 Results: ``benchmarks/results/compare_<label>.{json,md,png}``.
@@ -29,7 +31,7 @@ from typing import Any
 from wideseek_env.tasks.records import Task
 from wideseek_env.trace import read_traces
 from wideseek_env.worlds import World
-from wideseek_env.worlds.stats import entity_keys
+from wideseek_env.worlds.stats import bounded, entity_keys
 from wideseek_rl.evaluate import episode_table, mean_ci
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -69,11 +71,12 @@ def entities_delegated(records: Sequence[Mapping[str, Any]],
         if task is None:
             raise ValueError(f"task {r['task_id']!r} is not in the world the run names "
                              "(pass --world)")
-        asked = " \n".join(a["messages"][1]["content"] for a in r["agents"]
-                           if a["role"] != "lead" and len(a["messages"]) > 1).lower()
+        asked = " ".join(" \n".join(a["messages"][1]["content"] for a in r["agents"]
+                                    if a["role"] != "lead" and len(a["messages"]) > 1)
+                         .split()).lower()
         keys = entity_keys(task)
-        shares.append(sum(all(str(c).lower() in asked for c in k) for k in keys)
-                      / max(len(keys), 1))
+        shares.append(sum(all(bounded(" ".join(str(c).split()).lower()).search(asked)
+                              for c in k) for k in keys) / max(len(keys), 1))
     return sum(shares) / max(len(shares), 1)
 
 

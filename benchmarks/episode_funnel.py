@@ -17,7 +17,7 @@ world the tasks come from (for the entity names: the gold key cells of each task
 | answer has a table | episodes | the lead's last reply has a markdown table row (a line starting `|`) |
 | answer parsed | episodes | the scorer found a table with the required columns (`parse_ok`) |
 | item F1 above 0 | episodes | at least one cell matched |
-| fact in a page read | the gold facts (non-key cells) of the entities the subtasks name | the value, as a whole word, is in a page the entity's subagent read |
+| fact in a page read | the gold facts (non-key cells) of the entities the subtasks name | the value, as a whole token, is in a page the entity's subagent read |
 | fact in its report | the same facts | the value is in that subagent's last reply |
 | fact in the answer | the same facts | the answer's cell for it is right (the scorer's verdict) |
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -51,8 +50,11 @@ FACT_STEPS = STEPS[-3:]
 
 
 def _has(text: str, value: str) -> bool:
-    """`value` in `text` as a whole word (case aside): "12" is not found in "2012"."""
-    return re.search(r"(?<!\w)" + re.escape(value.lower()) + r"(?!\w)", text.lower()) is not None
+    """`value` in `text` as a whole token, case and spacing aside (the world card's rule:
+    "12" is not found in "2012", nor "2440" in "2,440.3")."""
+    from wideseek_env.worlds.stats import bounded
+
+    return bounded(" ".join(value.split()).lower()).search(" ".join(text.split()).lower()) is not None
 
 
 def _facts(sub: Mapping[str, Any], task: Any, rec: Mapping[str, Any]) -> Iterable[tuple[bool, ...]]:

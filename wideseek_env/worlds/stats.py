@@ -48,7 +48,7 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def _bounded(needle: str) -> re.Pattern[str]:
+def bounded(needle: str) -> re.Pattern[str]:
     """``needle`` as a whole token: not inside a word, and a number not inside a longer number
     (``2440`` is not in ``2,440.3`` nor in ``2440.3``)."""
     return re.compile(r"(?<![\w.,])" + re.escape(needle) + r"(?![\w]|[.,]\d)")
@@ -180,7 +180,7 @@ def _verbatim(corpus: _Corpus, cell: str) -> bool:
     needle = _norm(cell)
     if not needle:
         return False
-    pat = _bounded(needle)
+    pat = bounded(needle)
     docs, _ = corpus.phrase_docs(cell, 300)
     return any(pat.search(_norm(corpus.text(i))) for i in docs)
 
@@ -212,7 +212,7 @@ def _names_every_key(corpus: _Corpus, keys: list[tuple[str, ...]]) -> tuple[bool
         candidates = set(docs) if candidates is None else candidates & set(docs)
         if not candidates:
             return False, False
-    pats = [[_bounded(_norm(c)) for c in key if c.strip()] for key in keys]
+    pats = [[bounded(_norm(c)) for c in key if c.strip()] for key in keys]
     every = exact = False
     for i in sorted(candidates or ()):
         text = corpus.text(i)
@@ -267,7 +267,7 @@ def shortcut_figures(world: Path, tasks: Sequence[Task], *, seed: int = 0,
             words = " ".join(column_words(t.gold.columns[j]))
             query = f"{words} of {t.gold.rows[i][k0[id(t)]]}"
             hits = backend.search([query], k=1)[0]
-            if hits and _bounded(_norm(t.gold.rows[i][j])).search(_norm(hits[0].snippet)):
+            if hits and bounded(_norm(t.gold.rows[i][j])).search(_norm(hits[0].snippet)):
                 snippet_hits += 1
         chosen = list(tasks) if len(tasks) <= task_sample else rng.sample(list(tasks), task_sample)
         every = exact = 0
@@ -316,8 +316,8 @@ def _on_line_with_words(corpus: _Corpus, t: Task, i: int, j: int,
         for u, _ in rec["cells"][i][j]:
             if (o := corpus.store.ordinal(u)) is not None:
                 pages.add(o)
-    value = _bounded(cell)
-    word_pats = [_bounded(w) for w in words]
+    value = bounded(cell)
+    word_pats = [bounded(w) for w in words]
     for o in pages:
         for line in corpus.text(o).splitlines():
             if len(line) >= LINE_CHARS:
