@@ -85,12 +85,13 @@ def test_facts_found_and_entities_delegated_on_real_evaluations(load_benchmark, 
     narrow = sum(min(n, 2) / n for n in rows.values()) / len(rows)
     assert cmp.entities_delegated(run[1], known) == pytest.approx(narrow)
     assert cmp.entities_delegated(run[8], known) == pytest.approx(1.0)
-    # A subtask that no longer names its entity loses that one row of its task.
+    # A subtask that no longer names its entity (only a longer word that holds its name)
+    # loses that one row of its task.
     ep = run[8][0]
     sub = next(a for a in ep["agents"] if a["role"] != "lead")
     name = next(k for k in cmp.entity_keys(known[ep["task_id"]])
                 if str(k[0]).lower() in sub["messages"][1]["content"].lower())[0]
-    sub["messages"][1]["content"] = sub["messages"][1]["content"].replace(name, "someone")
+    sub["messages"][1]["content"] = sub["messages"][1]["content"].replace(name, name + "ville")
     assert cmp.entities_delegated(run[8], known) == pytest.approx(
         1.0 - 1.0 / rows[ep["task_id"]] / len(rows))
 
