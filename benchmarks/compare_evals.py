@@ -31,7 +31,7 @@ from typing import Any
 from wideseek_env.tasks.records import Task
 from wideseek_env.trace import read_traces
 from wideseek_env.worlds import World
-from wideseek_env.worlds.stats import bounded, entity_keys
+from wideseek_env.worlds.stats import bounded, entity_keys, norm_text
 from wideseek_rl.evaluate import episode_table, mean_ci
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -71,12 +71,11 @@ def entities_delegated(records: Sequence[Mapping[str, Any]],
         if task is None:
             raise ValueError(f"task {r['task_id']!r} is not in the world the run names "
                              "(pass --world)")
-        asked = " ".join(" \n".join(a["messages"][1]["content"] for a in r["agents"]
-                                    if a["role"] != "lead" and len(a["messages"]) > 1)
-                         .split()).lower()
+        asked = norm_text(" \n".join(a["messages"][1]["content"] for a in r["agents"]
+                                      if a["role"] != "lead" and len(a["messages"]) > 1))
         keys = entity_keys(task)
-        shares.append(sum(all(bounded(" ".join(str(c).split()).lower()).search(asked)
-                              for c in k) for k in keys) / max(len(keys), 1))
+        shares.append(sum(all(bounded(norm_text(str(c))).search(asked) for c in k)
+                          for k in keys) / max(len(keys), 1))
     return sum(shares) / max(len(shares), 1)
 
 

@@ -50,23 +50,26 @@ FACT_STEPS = STEPS[-3:]
 
 
 def _has(text: str, value: str) -> bool:
-    """`value` in `text` as a whole token, case and spacing aside (the world card's rule:
-    "12" is not found in "2012", nor "2440" in "2,440.3")."""
-    from wideseek_env.worlds.stats import bounded
+    """`value` in `text` (already `norm_text`-ed) as a whole token, case and spacing aside (the
+    world card's rule: "12" is not found in "2012", nor "2440" in "2,440.3")."""
+    from wideseek_env.worlds.stats import bounded, norm_text
 
-    return bounded(" ".join(value.split()).lower()).search(" ".join(text.split()).lower()) is not None
+    return bounded(norm_text(value)).search(text) is not None
 
 
 def _facts(sub: Mapping[str, Any], task: Any, rec: Mapping[str, Any]) -> Iterable[tuple[bool, ...]]:
     """For every gold fact (a non-key cell) of each row whose key cells the subagent's subtask
     names: is it in a page the subagent read, in its last reply, right in the answer?"""
     from wideseek_env.tasks.records import norm_column
+    from wideseek_env.worlds.stats import norm_text
 
-    asked = next((m.get("content") or "" for m in sub.get("messages", [])
-                  if m.get("role") == "user"), "")
-    pages = " \n".join(r for _, r in _calls(sub, "access") if not r.startswith("Error"))
+    # Each text normalised once, not once per fact.
+    asked = norm_text(next((m.get("content") or "" for m in sub.get("messages", [])
+                            if m.get("role") == "user"), ""))
+    pages = norm_text(" \n".join(r for _, r in _calls(sub, "access")
+                                  if not r.startswith("Error")))
     replies = _replies(sub)
-    report = replies[-1] if replies else ""
+    report = norm_text(replies[-1] if replies else "")
     gidx = {norm_column(c): i for i, c in enumerate(task.gold.columns)}
     answer = {row.get("gold_row"): row.get("cells") or []
               for row in (rec.get("explanation") or {}).get("rows") or []}

@@ -44,7 +44,8 @@ _STOP = frozenset({"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", 
 _UNIT_PAREN = re.compile(r"\(([^)]*)\)")
 
 
-def _norm(text: str) -> str:
+def norm_text(text: str) -> str:
+    """Lower-cased, whitespace runs as one space: the form `bounded` patterns search."""
     return " ".join(text.split()).lower()
 
 
@@ -149,7 +150,7 @@ class _Corpus:
             self.titles.add(page.title.casefold())
             self.url_tails.add(page.url.rstrip("/").rsplit("/", 1)[-1].casefold())
             if page.kind == "entity" and page.entity:
-                self.by_entity[_norm(page.entity)].append(i)
+                self.by_entity[norm_text(page.entity)].append(i)
 
     def text(self, i: int) -> str:
         t = self._text.get(i)
@@ -177,12 +178,12 @@ class _Corpus:
 
 
 def _verbatim(corpus: _Corpus, cell: str) -> bool:
-    needle = _norm(cell)
+    needle = norm_text(cell)
     if not needle:
         return False
     pat = bounded(needle)
     docs, _ = corpus.phrase_docs(cell, 300)
-    return any(pat.search(_norm(corpus.text(i))) for i in docs)
+    return any(pat.search(norm_text(corpus.text(i))) for i in docs)
 
 
 def _items(text: str) -> list[str]:
@@ -192,9 +193,9 @@ def _items(text: str) -> list[str]:
     for ln in text.splitlines():
         s = ln.strip()
         if s.startswith(("- ", "* ", "• ")):
-            out.append(_norm(s[2:].split(" — ")[0]))
+            out.append(norm_text(s[2:].split(" — ")[0]))
         elif s.startswith("|") and s.endswith("|") and not set(s) <= set("|-: "):
-            out.append(_norm(" ".join(c.strip() for c in s.strip("|").split("|"))))
+            out.append(norm_text(" ".join(c.strip() for c in s.strip("|").split("|"))))
     return out
 
 
@@ -212,14 +213,14 @@ def _names_every_key(corpus: _Corpus, keys: list[tuple[str, ...]]) -> tuple[bool
         candidates = set(docs) if candidates is None else candidates & set(docs)
         if not candidates:
             return False, False
-    pats = [[bounded(_norm(c)) for c in key if c.strip()] for key in keys]
+    pats = [[bounded(norm_text(c)) for c in key if c.strip()] for key in keys]
     every = exact = False
     for i in sorted(candidates or ()):
         text = corpus.text(i)
         items = _items(text)
         if not items:
             continue
-        head = _norm("\n".join(ln for ln in text.splitlines()[:3]))
+        head = norm_text("\n".join(ln for ln in text.splitlines()[:3]))
         named = 0
         for row in pats:
             if any(row[0].search(it) and all(p.search(it) or p.search(head) for p in row[1:])
@@ -267,7 +268,7 @@ def shortcut_figures(world: Path, tasks: Sequence[Task], *, seed: int = 0,
             words = " ".join(column_words(t.gold.columns[j]))
             query = f"{words} of {t.gold.rows[i][k0[id(t)]]}"
             hits = backend.search([query], k=1)[0]
-            if hits and bounded(_norm(t.gold.rows[i][j])).search(_norm(hits[0].snippet)):
+            if hits and bounded(norm_text(t.gold.rows[i][j])).search(norm_text(hits[0].snippet)):
                 snippet_hits += 1
         chosen = list(tasks) if len(tasks) <= task_sample else rng.sample(list(tasks), task_sample)
         every = exact = 0
@@ -303,12 +304,12 @@ def shortcut_figures(world: Path, tasks: Sequence[Task], *, seed: int = 0,
 
 def _on_line_with_words(corpus: _Corpus, t: Task, i: int, j: int,
                         provenance: dict[str, dict[str, Any]] | None) -> bool:
-    cell = _norm(t.gold.rows[i][j])
+    cell = norm_text(t.gold.rows[i][j])
     if not cell:
         return False
     words = column_words(t.gold.columns[j])
     key = t.gold.rows[i][_key_columns(t)[0]]
-    pages = set(corpus.by_entity.get(_norm(key), []))
+    pages = set(corpus.by_entity.get(norm_text(key), []))
     url = (t.meta.get("row_urls") or [None] * len(t.gold.rows))[i]
     if url and (o := corpus.store.ordinal(url)) is not None:
         pages.add(o)
@@ -322,7 +323,7 @@ def _on_line_with_words(corpus: _Corpus, t: Task, i: int, j: int,
         for line in corpus.text(o).splitlines():
             if len(line) >= LINE_CHARS:
                 continue
-            low = _norm(line)
+            low = norm_text(line)
             if value.search(low) and all(p.search(low) for p in word_pats):
                 return True
     return False
